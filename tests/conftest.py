@@ -6,13 +6,25 @@ tests/pages); this file holds what every area uses.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from tokenboard import demo
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import Settings
-from tokenboard.store import Store
+from tokenboard.store import SCHEMAS, Store
+
+# The seeded demo store ends here (a Monday afternoon): its 3 days cover Friday office
+# hours, a weekend and the February -> March month boundary.
+DEMO_END = datetime(2025, 3, 3, 14, 7, tzinfo=UTC)
+DEMO_DAYS = 3
+DEMO_SEED = 7
 
 
 @pytest.fixture
@@ -33,3 +45,55 @@ def store(data_dir: Path) -> Store:
 @pytest.fixture
 def local_backend(settings: Settings, store: Store) -> LocalBackend:
     return LocalBackend(settings, store)
+
+
+# --- the shared demo store (session-scoped: treat it as read-only) ---------------------
+
+
+class DemoRows(NamedTuple):
+    """The seeded rows as pandas frames, read straight from the Parquet segments.
+
+    Timestamps are tz-aware UTC; ``customDimensions`` is the raw JSON text. Shared by the
+    whole session: ``.copy()`` before changing a frame.
+    """
+
+    metrics: pd.DataFrame
+    requests: pd.DataFrame
+
+
+@pytest.fixture(scope="session")
+def demo_end() -> datetime:
+    """The last minute boundary of the seeded data (exclusive end of its range)."""
+    return DEMO_END
+
+
+@pytest.fixture(scope="session")
+def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("demo") / "data", seed_on_start=False)
+
+
+@pytest.fixture(scope="session")
+def seeded_store(demo_settings: Settings, demo_end: datetime) -> Store:
+    """3 days of demo traffic ending at ``demo_end``, seeded once per session. Do not write to it."""
+    store = Store(demo_settings.data_dir)
+    demo.seed(store, demo_settings, days=DEMO_DAYS, seed=DEMO_SEED, end=demo_end)
+    return store
+
+
+@pytest.fixture(scope="session")
+def seeded_backend(demo_settings: Settings, seeded_store: Store) -> LocalBackend:
+    return LocalBackend(demo_settings, seeded_store)
+
+
+@pytest.fixture(scope="session")
+def demo_rows(seeded_store: Store) -> DemoRows:
+    """The seeded rows via pyarrow alone (no DuckDB, no KQL), for pandas cross-checks."""
+    return DemoRows(_read_table(seeded_store, "customMetrics"), _read_table(seeded_store, "requests"))
+
+
+def _read_table(store: Store, table: str) -> pd.DataFrame:
+    paths = store.segment_paths(table)
+    arrow = pa.concat_tables(pq.read_table(p) for p in paths) if paths else SCHEMAS[table].empty_table()
+    frame = arrow.to_pandas()
+    frame["timestamp"] = frame["timestamp"].dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)

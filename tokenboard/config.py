@@ -66,6 +66,23 @@ class Settings:
     gateway_url: str = ""  # empty with the local backend: start the embedded gateway
     gateway_key_header: str = "Ocp-Apim-Subscription-Key"
     gateway_subscription_key: str = dataclasses.field(default="", repr=False)
+    # Local gateway (tokenboard/gateway), added by the gateway issue. Text values, parsed by
+    # tokenboard/gateway/config.py, so one environment variable can set each of them.
+    # Subscriptions as "id=key,id2=key2" or JSON; empty: demo subscriptions, keys generated per data dir.
+    gateway_subscriptions: str = dataclasses.field(default="", repr=False)
+    # APIs as "name" or "name=backend" (backend "mock" or an OpenAI-compatible base URL); empty: demo APIs.
+    gateway_apis: str = ""
+    gateway_upstream_url: str = ""  # backend of APIs named without one; empty: the mock model
+    gateway_upstream_key: str = dataclasses.field(default="", repr=False)
+    gateway_upstream_timeout_seconds: int = 60
+    gateway_token_quota_overrides: str = ""  # "sub=N,..." or JSON: token-quota per subscription
+    gateway_mock_latency_ms: int = 0
+    gateway_max_body_bytes: int = 1_048_576
+    gateway_flush_ms: int = 1_000  # telemetry reaches the store within about this long
+    gateway_remaining_tokens_header: str = "remaining-tokens"
+    gateway_consumed_tokens_header: str = "consumed-tokens"
+    gateway_remaining_quota_header: str = "remaining-quota-tokens"
+    gateway_retry_after_header: str = "Retry-After"
 
     def limit_for(self, subscription: str) -> int:
         """Tokens-per-minute limit of one subscription (its override, else the default)."""
@@ -192,6 +209,9 @@ def _validate(settings: Settings) -> None:
                 "total_metric", "prompt_metric", "completion_metric"):  # fmt: skip
         if not getattr(settings, key):
             raise ConfigError(key, "must not be empty")
+        if "\\" in getattr(settings, key):
+            # duckdb-kql does not escape a backslash in a customDimensions["..."] key.
+            raise ConfigError(key, "must not contain a backslash")
     if settings.tokens_per_minute <= 0:
         raise ConfigError("tokens_per_minute", "must be positive")
     if settings.token_quota_period not in QUOTA_PERIODS:

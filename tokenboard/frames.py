@@ -22,7 +22,9 @@ def normalize(frame: pd.DataFrame, kusto_types: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 
 
-def from_rows(columns: Sequence[str], kusto_types: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+def from_rows(
+    columns: Sequence[str], kusto_types: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> pd.DataFrame:
     """A frame from a Log Analytics table (column names, their types, row lists)."""
     frame = pd.DataFrame([list(r) for r in rows], columns=list(columns), dtype=object)
     return normalize(frame, kusto_types)
@@ -30,7 +32,9 @@ def from_rows(columns: Sequence[str], kusto_types: Sequence[str], rows: Sequence
 
 def _convert(series: pd.Series, ktype: str) -> pd.Series:
     if ktype == "string" or ktype == "guid":
-        return series.map(lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)).astype("str")
+        return series.map(
+            lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
+        ).astype("str")
     if ktype in ("int", "long"):
         numbers = pd.to_numeric(series, errors="coerce")
         return numbers.astype("int64") if not numbers.isna().any() else numbers.astype("Int64")
@@ -43,10 +47,19 @@ def _convert(series: pd.Series, ktype: str) -> pd.Series:
     if ktype == "datetime":
         return pd.to_datetime(series, utc=True, format="mixed").astype("datetime64[ns, UTC]")
     if ktype == "timespan":
-        return pd.to_timedelta(series).astype("timedelta64[ns]")
+        return pd.to_timedelta(series.map(_timedelta_value)).astype("timedelta64[ns]")
     if ktype == "dynamic":
         return series.map(_json_value).astype(object)
     return series
+
+
+def _timedelta_value(value: Any) -> Any:
+    """DuckDB hands INTERVALs to pandas as DateOffset; Kusto timespans have no months."""
+    if isinstance(value, pd.DateOffset):
+        kwds = value.kwds
+        days = kwds.get("days", 0) + 30 * kwds.get("months", 0)
+        return pd.Timedelta(days=days) + pd.Timedelta(kwds.get("nanoseconds", 0), unit="ns")
+    return value
 
 
 def _json_value(value: Any) -> Any:

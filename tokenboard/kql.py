@@ -32,16 +32,14 @@ TYPES = ("string", "long", "real", "bool", "datetime", "timespan", "dynamic")
 
 _PARAM_LINE = re.compile(
     r"^//\s*@param\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?P<type>\w+)"
-    r"(?:\s*=\s*(?P<default>\S+))?\s*(?P<doc>.*)$"
+    r'(?:\s*=\s*(?P<default>"[^"]*"|\[[^\]]*\]|\S+))?\s*(?P<doc>.*)$'
 )
 _SLOT = re.compile(r"\{\{([a-z_]+)\}\}")
 _TIMESPAN = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _TIMESPAN_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _AGO = re.compile(r"^ago\((\d+(?:\.\d+)?(?:ms|s|m|h|d))\)$")
 # Bins a chart can use, smallest first; auto picks the first that gives <= 200 points.
-BIN_SIZES = tuple(
-    timedelta(seconds=s) for s in (60, 300, 900, 1800, 3600, 10800, 21600, 43200, 86400)
-)
+BIN_SIZES = tuple(timedelta(seconds=s) for s in (60, 300, 900, 1800, 3600, 10800, 21600, 43200, 86400))
 MAX_POINTS = 200
 
 
@@ -179,10 +177,14 @@ def literal(ptype: str, value: Any) -> str:
     if ptype == "bool":
         return "true" if value else "false"
     if ptype == "datetime":
-        return f"datetime({_utc(value).strftime('%Y-%m-%dT%H:%M:%S.%fZ')})"
+        # isoformat, not strftime: %Y does not pad years before 1000 to four digits.
+        return f"datetime({_utc(value).replace(tzinfo=None).isoformat(timespec='microseconds')}Z)"
     if ptype == "timespan":
         micros = round(_as_timedelta(value) / timedelta(microseconds=1))
-        return f"timespan({micros / 1_000_000:.6f}s)" if micros % 1_000_000 else f"{micros // 1_000_000}s"
+        sign, micros = ("-" if micros < 0 else ""), abs(micros)
+        if micros % 1_000_000:  # integer digits: a float loses microseconds past ~100 years
+            return f"{sign}timespan({micros // 1_000_000}.{micros % 1_000_000:06d}s)"
+        return f"{sign}{micros // 1_000_000}s"
     if ptype == "dynamic":
         return f"dynamic({_dynamic_body(value)})"
     raise QueryError(f"unknown parameter type {ptype}")
@@ -273,10 +275,10 @@ def auto_bin(start: datetime, end: datetime) -> timedelta:
     return BIN_SIZES[-1]
 
 
-def _check_type(param: Param, value: Any) -> Any:
+def _check_type(param: Param, value: Any, now: datetime | None = None) -> Any:
     """Accept values of the parameter's type (and strings, parsed); reject the rest."""
     if isinstance(value, str) and param.type != "string":
-        return parse_value(param.type, value)
+        return parse_value(param.type, value, now)
     expected = {
         "string": (str,),
         "long": (int,),
@@ -302,7 +304,7 @@ def resolve(query: QueryFile, params: Mapping[str, Any], now: datetime | None = 
     auto: list[Param] = []
     for p in query.params:
         if p.name in params and params[p.name] is not None:
-            values[p.name] = _check_type(p, params[p.name])
+            values[p.name] = _check_type(p, params[p.name], now)
         elif p.default == "auto" and p.type == "timespan":
             auto.append(p)
         elif p.default is None:
@@ -328,8 +330,6 @@ def bind(
 ) -> BoundQuery:
     """The full KQL text for a query: table prelude, one ``let`` per parameter, body."""
     values = resolve(query, params or {}, now)
-    lets = "".join(
-        f"let {p.name} = {literal(p.type, values[p.name])};\n" for p in query.params
-    )
+    lets = "".join(f"let {p.name} = {literal(p.type, values[p.name])};\n" for p in query.params)
     text = (render_prelude(names, prelude) if names is not None else "") + lets + query.body
     return BoundQuery(name=query.name, text=text, values=values)

@@ -1,0 +1,128 @@
+"""Test request: send chat-completion calls through the gateway and watch llm-token-limit answer."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tokenboard import probe
+from tokenboard.gateway.embedded import default_api, default_key, ensure_gateway, uses_embedded_gateway
+from tokenboard.ui.settings import app_settings
+
+st.set_page_config(page_title="Test request · tokenboard", page_icon=":material/send:", layout="wide")
+settings = app_settings()
+st.title("Test request")
+st.caption("Send chat-completion calls through the gateway and read what `llm-token-limit` answers.")
+
+try:
+    gateway_url, api_default, configured_key = (
+        ensure_gateway(settings),
+        default_api(settings),
+        default_key(settings),
+    )
+except Exception as exc:  # a port, data-dir or gateway_* setting problem: say so, keep the form usable
+    st.error(f"The local gateway could not start ({type(exc).__name__}: {exc}). Enter a gateway URL instead.")
+    gateway_url, api_default, configured_key = "", "ai", settings.gateway_subscription_key
+if uses_embedded_gateway(settings) and gateway_url:
+    st.info(
+        f"Using the local gateway at `{gateway_url}` (demo subscriptions, mock model). Its tokens and 429s "
+        f"reach the Usage and Throttling pages about {settings.gateway_flush_ms / 1000:g} s after each call.",
+        icon=":material/hub:",
+    )
+
+left, middle, right = st.columns([3, 2, 2])
+url = left.text_input("Gateway URL", value=gateway_url, placeholder="https://<apim>.azure-api.net")
+api_path = middle.text_input("API path", value=api_default)
+key_header = right.text_input("Key header", value=settings.gateway_key_header)
+typed_key = st.text_input(
+    "Subscription key",
+    type="password",
+    placeholder="Using the configured key; type another to override" if configured_key else "Paste a key",
+    help="Sent in the key header only; never shown, logged, cached or exported.",
+)
+left, middle, right = st.columns([2, 1, 1])
+model = left.text_input("Model", value="gpt-4o-mini")
+max_tokens = middle.number_input("Max tokens", min_value=1, max_value=32_768, value=32)
+verify_tls = right.checkbox("Verify TLS", value=True, help="Untick only for a gateway you trust.")
+system = st.text_input("System message", value="You are a concise assistant.")
+user = st.text_area("User message", value="Say hello in five words.", height=80)
+extra = st.text_area("Extra headers", placeholder="Name: value (one per line)", height=68)
+
+try:
+    request = probe.ProbeRequest(
+        gateway_url=url, api_path=api_path, key_header=key_header.strip(), key=typed_key or configured_key,
+        model=model, system=system, user=user, max_tokens=int(max_tokens),
+        extra_headers=probe.parse_headers(extra), verify_tls=verify_tls,
+        remaining_header=settings.gateway_remaining_tokens_header,
+        consumed_header=settings.gateway_consumed_tokens_header,
+        quota_header=settings.gateway_remaining_quota_header,
+        retry_after_header=settings.gateway_retry_after_header,
+    )  # fmt: skip
+    request.url  # noqa: B018 -- checks the URL before any button is pressed
+except probe.ProbeInputError as exc:
+    st.warning(str(exc), icon=":material/edit:")
+    st.stop()
+
+
+def show_limits(result: probe.ProbeResult) -> None:
+    cells = st.columns(6)
+    for cell, (label, value) in zip(cells, (
+        ("Status", result.status or "no answer"), ("Latency", f"{result.latency_ms:.0f} ms"),
+        ("Remaining tokens", result.remaining_tokens), ("Consumed tokens", result.consumed_tokens),
+        ("Retry-After", f"{result.retry_after} s" if result.retry_after is not None else None),
+        ("Remaining quota", result.remaining_quota_tokens),
+    ), strict=True):  # fmt: skip
+        cell.metric(label, "—" if value is None else value)
+
+
+send_tab, burst_tab = st.tabs(["Send once", "Burst"])
+with send_tab:
+    if st.button("Send once", type="primary", key="send"):
+        st.session_state["probe_once"] = probe.send_once(request)
+    result = st.session_state.get("probe_once")
+    if result is not None:
+        show_limits(result)
+        if result.error:
+            st.error(result.error, icon=":material/error:")
+        elif result.status and result.status >= 400:
+            st.warning(f"**{result.status}**: {result.message or 'no message in the answer'}")
+        else:
+            st.metric("Tokens used (prompt + completion)", f"{result.total_tokens} = "
+                      f"{result.prompt_tokens} + {result.completion_tokens}")  # fmt: skip
+            st.markdown(f"**Reply:** {result.reply}")
+        with st.expander("All response headers"):
+            st.table({"header": list(result.headers), "value": list(result.headers.values())})
+
+with burst_tab:
+    left, middle, right = st.columns(3)
+    count = left.number_input("Requests (at most)", min_value=1, max_value=5_000, value=50)
+    concurrency = middle.number_input("Concurrency", min_value=1, max_value=64, value=4)
+    rate = right.number_input("Rate per second (0: as fast as possible)", min_value=0.0, value=0.0)
+    start, stop = st.columns([1, 6])
+    started = start.button("Start burst", type="primary", key="burst")
+    stop.button("Stop", key="stop", help="Stops sending; calls in flight finish.")
+    live = st.empty()
+    if started:
+        results: list[probe.ProbeResult] = []
+        st.session_state["probe_burst"] = results  # kept as it grows, so a stopped run still shows
+        for result in probe.burst(request, int(count), int(concurrency), rate or None):
+            results.append(result)
+            if len(results) % 5 == 1 or result.limited:
+                live.plotly_chart(probe.burst_figure(results), key=f"live-{len(results)}")
+    results = st.session_state.get("probe_burst")
+    if results:
+        live.plotly_chart(probe.burst_figure(results), key="burst-chart")
+        summary = probe.summarize(results)
+        cells = st.columns(4)
+        cells[0].metric("Requests sent", summary.requests)
+        cells[1].metric("Admitted before the limit", summary.admitted)
+        cells[2].metric("Tokens admitted", summary.admitted_tokens)
+        cells[3].metric("Retry-After", "—" if summary.retry_after is None else f"{summary.retry_after} s")
+        if summary.first_limit_status:
+            st.success(f"Limit reached: request {summary.first_limit_index + 1} answered "
+                       f"{summary.first_limit_status}.", icon=":material/block:")  # fmt: skip
+        else:
+            st.info("No 429 or 403 in this run.", icon=":material/info:")
+        errors = [r.error for r in results if r.error]
+        if errors:
+            st.error(f"{len(errors)} request(s) got no usable answer. First: {errors[0]}")
+        st.download_button("Download the run (CSV)", probe.results_csv(results), "burst.csv", "text/csv")

@@ -1,0 +1,414 @@
+"""Every query file, run by the local backend, against the same numbers computed in pandas.
+
+The pandas side reads the seeded Parquet rows with pyarrow alone (``demo_rows``): its own
+JSON parsing of customDimensions, ``sum(valueSum)`` for tokens, ``sum(itemCount)`` for
+requests and pandas' own time bins. A new query file without a check here fails
+``test_every_query_file_has_a_pandas_check``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tokenboard import demo, kql
+
+UNICODE = "müller-ağ-東京"
+QUOTED = 'o\'brien "quoted" team'
+TIME_KEYS = {"start_time", "end_time"}
+
+
+def _window(end: datetime, back: timedelta, until: timedelta = timedelta(0)) -> dict[str, datetime]:
+    return {"start_time": end - back, "end_time": end - until}
+
+
+# Parameter sets, by id; each runs on every query that declares all its non-time keys.
+CASES: dict[str, Callable[[datetime], dict[str, Any]]] = {
+    "window": lambda e: _window(e, timedelta(days=2, minutes=-13), timedelta(hours=3)),
+    "all_days": lambda e: _window(e, timedelta(days=3)),
+    "unicode_subscription": lambda e: {
+        **_window(e, timedelta(days=3)),
+        "subscriptions": [UNICODE, "contoso-prod"],
+    },
+    "quoted_and_empty_subscription": lambda e: {
+        **_window(e, timedelta(days=2)),
+        "subscriptions": [QUOTED, ""],
+        "apis": ["chat", "completions-v1"],
+    },
+    "apis": lambda e: {**_window(e, timedelta(days=1)), "apis": ["embeddings", "messages"]},
+    "models_with_empty": lambda e: {
+        **_window(e, timedelta(days=3)),
+        "models": ["gpt-4o-mini", "", "o4-mini"],
+    },
+    "no_such_subscription": lambda e: {**_window(e, timedelta(days=3)), "subscriptions": ["nobody"]},
+    "empty_range": lambda e: _window(e, timedelta(days=20), timedelta(days=19)),
+    "bin_5m": lambda e: {**_window(e, timedelta(hours=6)), "bin_size": timedelta(minutes=5)},
+    "bin_1d": lambda e: {**_window(e, timedelta(days=3)), "bin_size": timedelta(days=1)},
+    "split_subscription": lambda e: {**_window(e, timedelta(days=1)), "split_by": "subscription"},
+    "split_api": lambda e: {**_window(e, timedelta(days=1)), "split_by": "api"},
+    "split_model": lambda e: {**_window(e, timedelta(days=1)), "split_by": "model"},
+}
+
+
+def _applies(query: kql.QueryFile, case: str) -> bool:
+    return set(CASES[case](datetime(2025, 1, 1))) <= {p.name for p in query.params}
+
+
+RUNS = [
+    (name, case) for name, query in sorted(kql.catalog().items()) for case in CASES if _applies(query, case)
+]
+
+
+# --- the pandas side ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data(demo_rows, demo_settings) -> dict[str, pd.DataFrame]:
+    """Seeded rows with the configured dimensions as columns; "" when a key is missing,
+    as KQL's ``tostring`` of a missing dynamic value gives."""
+    s = demo_settings
+    metrics, requests = demo_rows.metrics.copy(), demo_rows.requests.copy()
+    mdims = metrics["customDimensions"].map(json.loads)
+    rdims = requests["customDimensions"].map(json.loads)
+    metrics["subscription"] = mdims.map(lambda d: d.get(s.subscription_dimension, ""))
+    metrics["api"] = mdims.map(lambda d: d.get(s.api_dimension, ""))
+    metrics["model"] = mdims.map(lambda d: d.get(s.model_dimension, ""))
+    requests["subscription"] = rdims.map(lambda d: d.get(s.request_subscription_key, ""))
+    requests["api"] = rdims.map(lambda d: d.get(s.request_api_key, ""))
+    return {"metrics": metrics, "requests": requests, "total": s.total_metric,
+            "prompt": s.prompt_metric, "completion": s.completion_metric}  # fmt: skip
+
+
+def _scoped(frame: pd.DataFrame, v: dict[str, Any], models: bool = True) -> pd.DataFrame:
+    frame = frame[(frame["timestamp"] >= v["start_time"]) & (frame["timestamp"] < v["end_time"])]
+    for key, column in (("subscriptions", "subscription"), ("apis", "api"), ("models", "model")):
+        if v.get(key) and (models or key != "models"):
+            frame = frame[frame[column].isin(v[key])]
+    return frame
+
+
+def _totals(d: dict, v: dict) -> pd.DataFrame:
+    m = _scoped(d["metrics"], v)
+    return m[m["name"] == d["total"]]
+
+
+def _sorted(frame: pd.DataFrame, by: list[str], descending: tuple[str, ...] = ()) -> pd.DataFrame:
+    return frame.sort_values(by, ascending=[c not in descending for c in by], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _minute(ts: pd.Series) -> pd.Series:
+    return ts.dt.floor("min")
+
+
+EXPECTED: dict[str, Callable[[dict, dict], pd.DataFrame]] = {}
+
+
+def expected(name: str):
+    def register(function):
+        EXPECTED[name] = function
+        return function
+
+    return register
+
+
+@expected("call_counts")
+def _call_counts(d, v):
+    out = (
+        _totals(d, v)
+        .groupby(["subscription", "api"], as_index=False)
+        .agg(calls=("valueCount", "sum"), tokens=("valueSum", "sum"))
+    )
+    out["tokens_per_call"] = (out["tokens"] / out["calls"]).where(out["calls"] > 0, 0.0)
+    return _sorted(out, ["calls", "subscription", "api"], ("calls",))
+
+
+@expected("dimension_values")
+def _dimension_values(d, v):
+    out = (
+        _totals(d, v)
+        .groupby(["subscription", "api", "model"], as_index=False)
+        .agg(tokens=("valueSum", "sum"))
+    )
+    return _sorted(out, ["tokens", "subscription", "api", "model"], ("tokens",))
+
+
+def _request_counts(r: pd.DataFrame) -> pd.DataFrame:
+    return r.assign(
+        requests=r["itemCount"],
+        rate_limited=r["itemCount"].where(r["resultCode"] == "429", 0),
+        quota_exceeded=r["itemCount"].where(r["resultCode"] == "403", 0),
+        failed=r["itemCount"].where(~r["success"], 0),
+    )
+
+
+@expected("limit_hits")
+def _limit_hits(d, v):
+    r = _request_counts(_scoped(d["requests"], v))
+    hit_time = r["timestamp"].where(r["resultCode"].isin(["429", "403"]))
+    out = (
+        r.assign(hit_time=hit_time)
+        .groupby(["subscription", "api"], as_index=False)
+        .agg(
+            requests=("requests", "sum"),
+            rate_limited=("rate_limited", "sum"),
+            quota_exceeded=("quota_exceeded", "sum"),
+            first_hit=("hit_time", "min"),
+            last_hit=("hit_time", "max"),
+        )
+    )
+    hits = out["rate_limited"] + out["quota_exceeded"]
+    out["hit_rate"] = (hits / out["requests"]).where(out["requests"] > 0, 0.0)
+    out["_hits"] = hits
+    out = _sorted(out, ["_hits", "requests", "subscription", "api"], ("_hits", "requests"))
+    return out.drop(columns="_hits")
+
+
+@expected("monthly_usage")
+def _monthly_usage(d, v):
+    m = _scoped(d["metrics"], v)
+    month = m["timestamp"].dt.tz_localize(None).dt.to_period("M").dt.to_timestamp().dt.tz_localize("UTC")
+    out = (
+        m.assign(month=month, metric=m["name"])
+        .groupby(["month", "subscription", "metric"], as_index=False)
+        .agg(tokens=("valueSum", "sum"), calls=("valueCount", "sum"))
+    )
+    return _sorted(out, ["month", "subscription", "metric"])
+
+
+def _per_minute(d, v) -> pd.DataFrame:
+    t = _totals(d, v)
+    return (
+        t.assign(minute=_minute(t["timestamp"]))
+        .groupby(["subscription", "minute"], as_index=False)["valueSum"]
+        .sum()
+    )
+
+
+@expected("peak_minute_tokens")
+def _peak_minute_tokens(d, v):
+    per = _per_minute(d, v)
+    peak_at = per.loc[per.groupby("subscription")["valueSum"].idxmax(), ["subscription", "minute"]]
+    out = per.groupby("subscription", as_index=False).agg(
+        peak_tokens=("valueSum", "max"), active_minutes=("minute", "count"), mean_tokens=("valueSum", "mean")
+    )
+    out = out.merge(peak_at.rename(columns={"minute": "peak_minute"}), on="subscription")
+    out = out[["subscription", "peak_tokens", "peak_minute", "active_minutes", "mean_tokens"]]
+    return _sorted(out, ["peak_tokens", "subscription"], ("peak_tokens",))
+
+
+@expected("peak_tokens_over_time")
+def _peak_tokens_over_time(d, v):
+    per = _per_minute(d, v)
+    per["timestamp"] = per["minute"].dt.floor(pd.Timedelta(v["bin_size"]))
+    out = per.groupby(["timestamp", "subscription"], as_index=False).agg(peak_tokens=("valueSum", "max"))
+    return _sorted(out, ["timestamp", "subscription"])
+
+
+@expected("request_totals")
+def _request_totals(d, v):
+    r = _request_counts(_scoped(d["requests"], v))
+    requests = int(r["requests"].sum())
+    duration = float((r["duration"] * r["itemCount"]).sum())
+    row = {
+        "requests": requests,
+        "rate_limited": int(r["rate_limited"].sum()),
+        "quota_exceeded": int(r["quota_exceeded"].sum()),
+        "failed": int(r["failed"].sum()),
+        "avg_duration_ms": duration / requests if requests else 0.0,
+    }
+    return pd.DataFrame([row])
+
+
+@expected("requests_over_time")
+def _requests_over_time(d, v):
+    r = _request_counts(_scoped(d["requests"], v))
+    series = {"subscription": r["subscription"], "api": r["api"]}.get(v["split_by"], "all")
+    r = r.assign(timestamp=r["timestamp"].dt.floor(pd.Timedelta(v["bin_size"])), series=series)
+    out = r.groupby(["timestamp", "series"], as_index=False)[
+        ["requests", "rate_limited", "quota_exceeded", "failed"]
+    ].sum()
+    return _sorted(out, ["timestamp", "series"])
+
+
+@expected("throttled_minutes")
+def _throttled_minutes(d, v):
+    r = _request_counts(_scoped(d["requests"], v, models=False))  # models narrow only tokens
+    r = r[r["resultCode"].isin(["429", "403"])]
+    hits = (
+        r.assign(minute=_minute(r["timestamp"]))
+        .groupby(["subscription", "minute"], as_index=False)[["rate_limited", "quota_exceeded"]]
+        .sum()
+    )
+    t = _totals(d, v)
+    admitted = (
+        t.assign(minute=_minute(t["timestamp"]))
+        .groupby(["subscription", "minute"], as_index=False)
+        .agg(tokens=("valueSum", "sum"), calls=("valueCount", "sum"))
+    )
+    out = hits.merge(admitted, on=["subscription", "minute"], how="left")
+    out["tokens"] = out["tokens"].fillna(0.0)
+    out["calls"] = out["calls"].fillna(0).astype("int64")
+    out = out[["minute", "subscription", "rate_limited", "quota_exceeded", "tokens", "calls"]]
+    return _sorted(out, ["minute", "subscription"], ("minute",)).head(2000)
+
+
+@expected("tokens_over_time")
+def _tokens_over_time(d, v):
+    m = _scoped(d["metrics"], v)
+    split = v["split_by"]
+    if split != "metric":
+        m = m[m["name"] == d["total"]]
+    series = m[split] if split in ("subscription", "api", "model") else m["name"]
+    m = m.assign(timestamp=m["timestamp"].dt.floor(pd.Timedelta(v["bin_size"])), series=series)
+    out = m.groupby(["timestamp", "series"], as_index=False).agg(
+        tokens=("valueSum", "sum"), calls=("valueCount", "sum")
+    )
+    return _sorted(out, ["timestamp", "series"])
+
+
+@expected("top_consumers")
+def _top_consumers(d, v):
+    m = _scoped(d["metrics"], v)
+    grand = m.loc[m["name"] == d["total"], "valueSum"].sum()
+
+    def only(name: str, column: str = "valueSum") -> pd.Series:
+        return m[column].where(m["name"] == name, 0)
+
+    out = (
+        m.assign(
+            total_tokens=only(d["total"]),
+            prompt_tokens=only(d["prompt"]),
+            completion_tokens=only(d["completion"]),
+            calls=only(d["total"], "valueCount"),
+        )
+        .groupby("subscription", as_index=False)[
+            ["total_tokens", "prompt_tokens", "completion_tokens", "calls"]
+        ]
+        .sum()
+    )
+    out["share"] = out["total_tokens"] / grand if grand > 0 else 0.0
+    return _sorted(out, ["total_tokens", "subscription"], ("total_tokens",)).head(100)
+
+
+@expected("usage_pivot")
+def _usage_pivot(d, v):
+    m = _scoped(d["metrics"], v)
+    out = (
+        m.assign(metric=m["name"])
+        .groupby(["subscription", "api", "model", "metric"], as_index=False)
+        .agg(tokens=("valueSum", "sum"), calls=("valueCount", "sum"))
+    )
+    return _sorted(out, ["tokens", "subscription", "api", "model", "metric"], ("tokens",))
+
+
+# --- comparing ------------------------------------------------------------------------
+
+
+def _run(backend, name: str, params: dict) -> tuple[pd.DataFrame, dict]:
+    bound = backend.bind(name, params)
+    return backend.run_query(bound).frame, dict(bound.values)
+
+
+def _assert_same(actual: pd.DataFrame, want: pd.DataFrame, name: str) -> None:
+    assert list(actual.columns) == list(want.columns), name
+    if name == "peak_minute_tokens":  # arg_max may pick any of tied peak minutes
+        actual, want = actual.drop(columns="peak_minute"), want.drop(columns="peak_minute")
+    pd.testing.assert_frame_equal(
+        actual.reset_index(drop=True),
+        want.reset_index(drop=True),
+        check_dtype=False,
+        check_index_type=False,
+        rtol=1e-9,
+        obj=name,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(kql.catalog()))
+def test_every_query_file_has_a_pandas_check(name):
+    assert name in EXPECTED, f"queries/{name}.kql has no pandas cross-check in {__name__}"
+    assert sum(1 for n, _ in RUNS if n == name) >= 3, f"{name} runs on too few parameter sets"
+
+
+@pytest.mark.parametrize(("name", "case"), RUNS, ids=[f"{n}-{c}" for n, c in RUNS])
+def test_query_matches_pandas(seeded_backend, data, demo_end, name, case):
+    actual, values = _run(seeded_backend, name, CASES[case](demo_end))
+    want = EXPECTED[name](data, values)
+    _assert_same(actual, want, name)
+    if case == "all_days":  # the comparison means something only over real rows
+        assert len(want) > 0 and (name != "request_totals" or want["requests"].iloc[0] > 0)
+
+
+def test_peak_minute_is_a_minute_with_the_peak(seeded_backend, data, demo_end):
+    actual, values = _run(seeded_backend, "peak_minute_tokens", _window(demo_end, timedelta(days=3)))
+    per = _per_minute(data, values).set_index(["subscription", "minute"])["valueSum"]
+    for row in actual.itertuples():
+        assert per[(row.subscription, row.peak_minute)] == row.peak_tokens
+
+
+@pytest.mark.parametrize("name", sorted(kql.catalog()))
+def test_empty_range_gives_empty_frame(seeded_backend, demo_end, name):
+    frame, _ = _run(seeded_backend, name, _window(demo_end, timedelta(days=20), timedelta(days=19)))
+    if name == "request_totals":  # a summary row of zeros, not nothing
+        assert frame.to_dict("records") == [
+            {"requests": 0, "rate_limited": 0, "quota_exceeded": 0, "failed": 0, "avg_duration_ms": 0.0}
+        ]
+    else:
+        assert frame.empty and len(frame.columns) >= 3
+
+
+def test_unknown_metric_names_flow_through_usage_pivot(seeded_backend, data, demo_end):
+    frame, _ = _run(seeded_backend, "usage_pivot", _window(demo_end, timedelta(days=3)))
+    metrics = set(frame["metric"])
+    assert {demo.CACHED_METRIC, demo.REASONING_METRIC} <= metrics
+    cached = frame[frame["metric"] == demo.CACHED_METRIC]["tokens"].sum()
+    m = data["metrics"]
+    assert cached == m.loc[m["name"] == demo.CACHED_METRIC, "valueSum"].sum() > 0
+
+
+def test_unknown_metric_names_are_series_of_tokens_over_time(seeded_backend, demo_end):
+    frame, _ = _run(seeded_backend, "tokens_over_time", _window(demo_end, timedelta(days=1)))
+    assert {demo.CACHED_METRIC, demo.REASONING_METRIC} <= set(frame["series"])
+
+
+def test_empty_dimension_values_are_rows_not_dropped(seeded_backend, demo_end):
+    frame, _ = _run(seeded_backend, "usage_pivot", _window(demo_end, timedelta(days=3)))
+    assert (frame["model"] == "").any(), "the legacy API has no Model dimension"
+    assert (frame["subscription"] == "").any(), "anonymous traffic has an empty subscription"
+    only_empty, _ = _run(
+        seeded_backend, "usage_pivot", {**_window(demo_end, timedelta(days=3)), "models": [""]}
+    )
+    assert set(only_empty["model"]) == {""} and set(only_empty["api"]) == {"completions-v1"}
+
+
+def test_filters_narrow_the_numbers(seeded_backend, demo_end):
+    window = _window(demo_end, timedelta(days=3))
+    everyone, _ = _run(seeded_backend, "top_consumers", window)
+    two, _ = _run(seeded_backend, "top_consumers", {**window, "subscriptions": [UNICODE, QUOTED]})
+    assert set(two["subscription"]) == {UNICODE, QUOTED}
+    by_sub = everyone.set_index("subscription")["total_tokens"]
+    assert two.set_index("subscription")["total_tokens"].to_dict() == {
+        UNICODE: by_sub[UNICODE],
+        QUOTED: by_sub[QUOTED],
+    }
+    assert two["total_tokens"].sum() < everyone["total_tokens"].sum()
+    assert two["share"].sum() == pytest.approx(1.0)
+    chat, _ = _run(seeded_backend, "request_totals", {**window, "apis": ["chat"]})
+    every, _ = _run(seeded_backend, "request_totals", window)
+    assert 0 < chat["requests"][0] < every["requests"][0]
+
+
+def test_throttled_minutes_show_tokens_at_the_limit(seeded_backend, demo_settings, demo_end):
+    frame, _ = _run(seeded_backend, "throttled_minutes", _window(demo_end, timedelta(days=3)))
+    rate = frame[(frame["rate_limited"] > 0) & (frame["quota_exceeded"] == 0)]
+    assert len(rate) > 50
+    limits = rate["subscription"].map(demo_settings.limit_for)
+    assert ((rate["tokens"] > 0.85 * limits) & (rate["tokens"] <= limits)).all()
+    quota = frame[frame["quota_exceeded"] > 0]
+    assert set(quota["subscription"]) == {demo.QUOTA_TENANT}

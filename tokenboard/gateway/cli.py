@@ -1,0 +1,118 @@
+"""``python -m tokenboard gateway``: serve the local gateway, or list its subscriptions and keys.
+
+The flags override the configuration for every subscription. Settings come from
+``.streamlit/secrets.toml`` (when present in the working directory) and ``TOKENBOARD_*``
+environment variables, exactly as the dashboard reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+import tomllib
+from pathlib import Path
+
+from tokenboard.config import QUOTA_PERIODS, ConfigError, Settings, load_settings
+from tokenboard.gateway.app import create_app
+from tokenboard.gateway.config import MOCK, load_gateway_config
+from tokenboard.gateway.server import bind, uvicorn_server
+from tokenboard.store import Store
+
+SECRETS_FILE = Path(".streamlit/secrets.toml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tokenboard gateway",
+        description="A local AI gateway with APIM's llm-token-limit and llm-emit-token-metric policies.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: %(default)s)")
+    parser.add_argument("--tokens-per-minute", type=_positive, help="rate limit for every subscription")
+    parser.add_argument(
+        "--token-quota", type=_not_negative, help="token quota for every subscription (0: none)"
+    )
+    parser.add_argument("--token-quota-period", choices=QUOTA_PERIODS, help="period of --token-quota")
+    parser.add_argument("--key-header", help="subscription key header (default: Ocp-Apim-Subscription-Key)")
+    parser.add_argument("--mock-latency-ms", type=_not_negative, help="latency of the mock model")
+    parser.add_argument("--data-dir", type=Path, help="where telemetry is written (default: configured)")
+    parser.add_argument(
+        "--list-subscriptions", action="store_true", help="print 'subscription-id<TAB>key' lines and exit"
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = apply_flags(load_cli_settings(), args)
+        config = load_gateway_config(settings)
+    except (ConfigError, OSError, tomllib.TOMLDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.list_subscriptions:
+        for subscription in config.subscriptions:
+            print(f"{subscription.id}\t{subscription.key}")
+        return 0
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc})", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    port = sock.getsockname()[1]
+    backends = ", ".join(f"/{a.id}/chat/completions ({'mock model' if a.backend == MOCK else a.backend})"
+                         for a in config.apis.values())  # fmt: skip
+    print(
+        f"tokenboard gateway on http://{args.host}:{port}\n"
+        f"  APIs: {backends}\n"
+        f"  key header: {config.key_header}; subscriptions: {', '.join(s.id for s in config.subscriptions)}"
+        f" (keys: python -m tokenboard gateway --list-subscriptions)\n"
+        f"  telemetry: {settings.data_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn_server(create_app(config, Store(settings.data_dir))).run(sockets=[sock])
+    return 0
+
+
+def load_cli_settings() -> Settings:
+    secrets = tomllib.loads(SECRETS_FILE.read_text("utf-8")) if SECRETS_FILE.is_file() else {}
+    return load_settings(secrets, os.environ)
+
+
+def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    changes: dict[str, object] = {}
+    if args.tokens_per_minute is not None:
+        changes |= {"tokens_per_minute": args.tokens_per_minute, "tokens_per_minute_overrides": {}}
+    if args.token_quota is not None:
+        changes |= {"token_quota": args.token_quota, "gateway_token_quota_overrides": ""}
+    if args.token_quota_period is not None:
+        changes["token_quota_period"] = args.token_quota_period
+    if args.key_header is not None:
+        changes["gateway_key_header"] = args.key_header.strip()
+    if args.mock_latency_ms is not None:
+        changes["gateway_mock_latency_ms"] = args.mock_latency_ms
+    if args.data_dir is not None:
+        changes["data_dir"] = args.data_dir.expanduser()
+    return dataclasses.replace(settings, **changes)
+
+
+def _positive(text: str) -> int:
+    number = _not_negative(text)
+    if number == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _not_negative(text: str) -> int:
+    try:
+        number = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return number
