@@ -1,0 +1,90 @@
+"""tokenboard: the entry point (navigation across pages) and the Overview page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from tokenboard.ui import data, errors, page, panels
+from tokenboard.views import overview, usage
+from tokenboard.views.labels import tokens
+from tokenboard.views.overview import RequestTotals, UsageTotals
+
+PAGES_DIR = Path(__file__).parent / "pages"
+ICONS = {
+    "1_Usage": ":material/stacked_bar_chart:",
+    "2_Throttling": ":material/speed:",
+    "3_Reports": ":material/summarize:",
+    "4_Test_request": ":material/send:",
+}
+
+
+def overview_page() -> None:
+    p = page.start("Overview", "📊", "Token usage and limit hits at a glance")
+    f, settings, backend = p.filters, p.settings, p.backend
+    with errors.shown():
+        pivot, pivot_q = data.run(backend, "usage_pivot", f.params())
+        pivot_before, pivot_before_q = data.run(backend, "usage_pivot", f.previous_params())
+        requests, requests_q = data.run(backend, "request_totals", f.params())
+        requests_before, requests_before_q = data.run(backend, "request_totals", f.previous_params())
+        now, before = UsageTotals.of(pivot, settings), UsageTotals.of(pivot_before, settings)
+        hits, hits_before = RequestTotals.of(requests), RequestTotals.of(requests_before)
+        if pivot.empty and hits.requests == 0:
+            page.empty(f)
+
+        panels.metrics(overview.usage_headlines(now, before, f.period))
+        panels.metrics(
+            [
+                overview.limit_headline(hits, hits_before, f.period),
+                overview.busiest_headline(
+                    "Busiest subscription", overview.busiest(pivot, "subscription", settings)
+                ),
+                overview.busiest_headline("Busiest API", overview.busiest(pivot, "api", settings)),
+                overview.Headline(
+                    "Requests", f"{hits.requests:,}", None, "Gateway requests (App Insights `requests`)"
+                ),
+            ]
+        )
+        panels.details(
+            overview.headline_table(now, before, hits, hits_before),
+            [pivot_q, pivot_before_q, requests_q, requests_before_q],
+            key="overview-headlines",
+            filename="headline_numbers",
+        )
+        if now.other:
+            listed = ", ".join(f"{name} {tokens(value)}" for name, value in sorted(now.other.items()))
+            st.caption(
+                f"Also emitted: {listed}. "
+                "These categories overlap prompt/completion and are not added to Total."
+            )
+
+        st.subheader("Tokens over time")
+        series, series_q = data.run(backend, "tokens_over_time", f.params(split_by="metric"))
+        chart = usage.tokens_over_time(series, "metric", settings, f.tz, f.incomplete_from, f.time_range.end)
+        chart.figure.update_layout(height=320)
+        panels.chart(chart, key="overview-tokens", queries=[series_q], filename="tokens_over_time")
+
+        left, right = st.columns([3, 2], gap="large")
+        with left:
+            st.subheader("Top subscriptions")
+            top, top_q = data.run(backend, "top_consumers", f.params())
+            panels.chart(
+                usage.top_consumers(top, 5), key="overview-top", queries=[top_q], filename="top_subscriptions"
+            )
+        with right:
+            st.subheader("Data source")
+            with st.container(border=True):
+                if backend.kind == "azure":
+                    st.markdown(f":material/cloud: Azure Application Insights  \n`{settings.azure_target}`")
+                else:
+                    st.markdown(f":material/database: {backend.description} (embedded demo)")
+                st.caption(
+                    f"Changes compare with the previous {f.period}. Shaded bins are incomplete "
+                    "(still ingesting, or cut by the end of the range)."
+                )
+
+
+pages = [st.Page(overview_page, title="Overview", icon=":material/dashboard:", default=True)]
+pages += [st.Page(path, icon=ICONS.get(path.stem)) for path in sorted(PAGES_DIR.glob("[0-9]*.py"))]
+st.navigation(pages).run()

@@ -1,0 +1,106 @@
+"""Usage, for product owners: who uses how many tokens, on which API and model."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tokenboard.ui import data, errors, page, panels
+from tokenboard.ui.sidebar import drill_to
+from tokenboard.views import usage
+from tokenboard.views.labels import DIMENSIONS, label, unlabel
+
+p = page.start("Usage", "📈", "Tokens by subscription, API and model")
+f, settings, backend = p.filters, p.settings, p.backend
+
+with errors.shown():
+    pivot_frame, pivot_q = data.run(backend, "usage_pivot", f.params())
+    if pivot_frame.empty:
+        page.empty(f)
+    if len(f.subscriptions) == 1:
+        note, reset = st.columns([5, 1], vertical_alignment="center")
+        note.info(
+            f"Drilled down to subscription **{label(f.subscriptions[0])}**.", icon=":material/filter_alt:"
+        )
+        if reset.button("Show all subscriptions", icon=":material/close:"):
+            drill_to([])
+
+    st.subheader("Tokens over time")
+    split = (
+        st.segmented_control(
+            "Stack by",
+            list(usage.SPLITS),
+            format_func=usage.SPLITS.get,
+            default="metric",
+            required=True,
+            key="split",
+            bind="query-params",
+        )
+        or "metric"
+    )
+    series, series_q = data.run(backend, "tokens_over_time", f.params(split_by=split))
+    chart = usage.tokens_over_time(series, split, settings, f.tz, f.incomplete_from, f.time_range.end)
+    panels.chart(chart, key="usage-tokens", queries=[series_q], filename=f"tokens_over_time_by_{split}")
+    if split == "metric":
+        st.caption(
+            "Prompt and completion are stacked; the dashed line is Total Tokens. Other categories "
+            "(cached, reasoning) are dotted: they overlap prompt/completion and are not stacked."
+        )
+
+    st.subheader("Pivot")
+    dims = list(DIMENSIONS)
+    c1, c2, c3, c4 = st.columns([1, 1, 1.3, 1])
+    rows = c1.selectbox("Rows", dims, format_func=DIMENSIONS.get, key="rows", bind="query-params")
+    cols = c2.selectbox(
+        "Columns",
+        ["none", *[d for d in dims if d != rows]],
+        index=1,
+        format_func=lambda d: "(nothing)" if d == "none" else DIMENSIONS[d],
+        key="cols",
+        bind="query-params",
+    )
+    measure = c3.selectbox(
+        "Measure", usage.measures(pivot_frame, settings), key="measure", bind="query-params"
+    )
+    view = (
+        c4.segmented_control(
+            "View", ["Table", "Heatmap"], default="Table", required=True, key="view", bind="query-params"
+        )
+        or "Table"
+    )
+    table = usage.pivot(pivot_frame, rows, None if cols == "none" else cols, measure, settings)
+    csv = table.reset_index()
+    if view == "Heatmap":
+        st.plotly_chart(usage.heatmap(table, measure), key="usage-heatmap", config=panels.PLOTLY_CONFIG)
+        panels.details(csv, [pivot_q], key="usage-pivot", filename="usage_pivot")
+    else:
+        panels.table(
+            table,
+            key="usage-pivot",
+            queries=[pivot_q],
+            filename="usage_pivot",
+            csv=csv,
+            hide_index=False,
+            column_config=panels.numbers(*table.columns),
+            height=min(35 * len(table) + 38, 760),
+        )
+
+    top, top_q = data.run(backend, "top_consumers", f.params())
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.subheader("Top consumers")
+        n = st.slider("How many", 3, 30, 10, key="top", bind="query-params")
+        chart = usage.top_consumers(top, n)
+        event = panels.chart(
+            chart, key="usage-top", queries=[top_q], filename="top_consumers", selectable=True
+        )
+        picked = usage.selected_subscription(event, chart.data)
+        if picked is not None and [unlabel(picked)] != list(f.subscriptions):
+            drill_to([unlabel(picked)])
+        st.caption("Click a bar to drill down to that subscription.")
+    with right:
+        st.subheader("Prompt : completion")
+        chart = usage.prompt_completion_ratio(top.sort_values("total_tokens", ascending=False).head(n))
+        panels.chart(chart, key="usage-ratio", queries=[top_q], filename="prompt_completion_ratio")
+        st.caption(
+            f"Prompt tokens per completion token of the top {n}: high means long prompts, short answers."
+        )

@@ -1,0 +1,64 @@
+"""Helpers for page tests: reading downloads off an AppTest, and the pandas reference numbers."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from tokenboard.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = {
+    "overview": ROOT / "app.py",
+    "usage": ROOT / "pages" / "1_Usage.py",
+    "throttling": ROOT / "pages" / "2_Throttling.py",
+    "reports": ROOT / "pages" / "3_Reports.py",
+}
+
+
+def download(at: AppTest, downloads: dict[str, tuple[str, bytes]], file_name: str) -> bytes:
+    """The content of the download button on this page that saves ``file_name``."""
+    seen = []
+    for button in at.get("download_button"):
+        file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
+        name, content = downloads.get(file_id, ("", b""))
+        if name == file_name:
+            return content
+        seen.append(name)
+    raise AssertionError(f"no download button saving {file_name}; the page has {seen}")
+
+
+def csv_frame(content: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(content), encoding="utf-8", keep_default_na=False, dtype=str)
+
+
+def metrics_with_dims(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Raw customMetrics rows with the configured dimensions as columns (missing -> "")."""
+    dims = frame["customDimensions"].map(lambda text: json.loads(text) if text else {})
+    return frame.assign(
+        subscription=dims.map(lambda d: str(d.get(settings.subscription_dimension, ""))),
+        api=dims.map(lambda d: str(d.get(settings.api_dimension, ""))),
+        model=dims.map(lambda d: str(d.get(settings.model_dimension, ""))),
+    )
+
+
+def requests_with_dims(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    dims = frame["customDimensions"].map(lambda text: json.loads(text) if text else {})
+    return frame.assign(
+        subscription=dims.map(lambda d: str(d.get(settings.request_subscription_key, ""))),
+        api=dims.map(lambda d: str(d.get(settings.request_api_key, ""))),
+    )
+
+
+def between(frame: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+    return frame[(frame["timestamp"] >= pd.Timestamp(start)) & (frame["timestamp"] < pd.Timestamp(end))]
+
+
+def whole(value: float) -> str:
+    """How the pages print a token count."""
+    return f"{round(value):,}"

@@ -1,0 +1,259 @@
+"""Reports: named, stable-column tables built from query files, for the Reports page and the CLI.
+
+``build_report(name, backend, params)`` is all a caller needs; the page runs the same
+steps through its cache (``bind_report`` then ``Report.assemble``). Column names and
+order are part of the contract (documented in the README): add columns at the end,
+never rename.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from tokenboard import kql
+from tokenboard.backends.base import Backend
+from tokenboard.config import Settings
+
+FIXED_NAMES = ("period_start", "period_end", "month", "subscription", "api", "model", "share_of_total_tokens")
+FILTERS = ("start_time", "end_time", "subscriptions", "apis", "models")
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    title: str
+    description: str
+    queries: tuple[str, ...]
+    params: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...]  # (name, meaning), in output order
+    assemble: Callable[[Mapping[str, pd.DataFrame], Mapping[str, Any], Settings], pd.DataFrame]
+
+
+def bind_report(
+    report: Report, backend: Backend, params: Mapping[str, Any], now: datetime | None = None
+) -> dict[str, kql.BoundQuery]:
+    """Each of the report's queries bound to the parameters it declares (one ``now`` for all)."""
+    for key in params:
+        if key not in report.params:
+            raise kql.QueryError(
+                f"report '{report.name}' has no parameter '{key}' (it takes: {', '.join(report.params)})"
+            )
+    bound = {}
+    for query in report.queries:
+        declared = {p.name for p in kql.get_query(query).params}
+        bound[query] = backend.bind(query, {k: v for k, v in params.items() if k in declared}, now)
+    return bound
+
+
+def build_report(name: str, backend: Backend, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Run a report's queries on the backend and return its table with the documented columns."""
+    report = get_report(name)
+    bound = bind_report(report, backend, params or {})
+    frames = {query: backend.run_query(b).frame for query, b in bound.items()}
+    return report.assemble(frames, merged_values(bound), backend.settings)
+
+
+def get_report(name: str) -> Report:
+    if name not in REPORTS:
+        raise kql.QueryError(f"unknown report '{name}' (known: {', '.join(REPORTS)})")
+    return REPORTS[name]
+
+
+def merged_values(bound: Mapping[str, kql.BoundQuery]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for b in bound.values():
+        values.update(b.values)
+    return values
+
+
+# --- assembling -----------------------------------------------------------------------
+
+
+def column_name(metric: str) -> str:
+    """A metric name as a column: ``Prompt Cached Tokens`` -> ``prompt_cached_tokens``."""
+    return re.sub(r"[^0-9a-z]+", "_", metric.lower()).strip("_") or "unnamed_metric"
+
+
+def _wide_metrics(
+    frame: pd.DataFrame, keys: list[str], settings: Settings, fixed: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """Long rows (keys, metric, tokens, calls) -> one row per key with a column per metric."""
+    standard = {
+        settings.total_metric: "total_tokens",
+        settings.prompt_metric: "prompt_tokens",
+        settings.completion_metric: "completion_tokens",
+    }
+    names = {}
+    for metric in frame["metric"].unique():
+        name = standard.get(metric) or column_name(metric)
+        if metric not in standard and name in (*fixed, *FIXED_NAMES):
+            name = f"metric_{name}"  # an unknown metric must not overwrite a documented column
+        names[metric] = name
+    extras = sorted({names[m] for m in names if m not in standard})
+    wide = frame.assign(column=frame["metric"].map(names)).pivot_table(
+        index=keys, columns="column", values="tokens", aggfunc="sum", fill_value=0.0
+    )
+    wide.columns = [str(c) for c in wide.columns]
+    calls = frame[frame["metric"] == settings.total_metric].groupby(keys)["calls"].sum()
+    wide = wide.reindex(columns=[c for c in fixed if c != "calls"] + extras, fill_value=0.0)
+    wide["calls"] = calls.reindex(wide.index).fillna(0).astype("int64")
+    return wide.reset_index(), extras
+
+
+def _period(values: Mapping[str, Any]) -> dict[str, pd.Timestamp]:
+    return {
+        "period_start": pd.Timestamp(values["start_time"]).tz_convert("UTC"),
+        "period_end": pd.Timestamp(values["end_time"]).tz_convert("UTC"),
+    }
+
+
+def _usage_pivot(
+    frames: Mapping[str, pd.DataFrame], values: Mapping[str, Any], settings: Settings
+) -> pd.DataFrame:
+    keys = ["subscription", "api", "model"]
+    fixed = ["total_tokens", "prompt_tokens", "completion_tokens", "calls"]
+    frame = frames["usage_pivot"]
+    period = _period(values)
+    if frame.empty:
+        return pd.DataFrame(columns=[c for c, _ in USAGE_PIVOT_COLUMNS])
+    wide, extras = _wide_metrics(frame, keys, settings, fixed)
+    grand = wide["total_tokens"].sum()
+    wide["share_of_total_tokens"] = wide["total_tokens"] / grand if grand else 0.0
+    for name, value in reversed(period.items()):
+        wide.insert(0, name, value)
+    wide = wide.sort_values(["total_tokens", *keys], ascending=[False, True, True, True], kind="stable")
+    return wide[[c for c, _ in USAGE_PIVOT_COLUMNS] + extras].reset_index(drop=True)
+
+
+def _monthly_usage(
+    frames: Mapping[str, pd.DataFrame], values: Mapping[str, Any], settings: Settings
+) -> pd.DataFrame:
+    fixed = ["total_tokens", "prompt_tokens", "completion_tokens", "calls"]
+    frame = frames["monthly_usage"]
+    if frame.empty:
+        return pd.DataFrame(columns=[c for c, _ in MONTHLY_USAGE_COLUMNS])
+    wide, extras = _wide_metrics(frame, ["month", "subscription"], settings, fixed)
+    period = _period(values)
+    month = pd.to_datetime(wide["month"], utc=True)
+    next_month = month + pd.offsets.MonthBegin(1)
+    wide["period_start"] = month.where(month > period["period_start"], period["period_start"])
+    wide["period_end"] = next_month.where(next_month < period["period_end"], period["period_end"])
+    wide = wide.sort_values(["month", "subscription"], kind="stable")
+    return wide[[c for c, _ in MONTHLY_USAGE_COLUMNS] + extras].reset_index(drop=True)
+
+
+def _throttling_summary(
+    frames: Mapping[str, pd.DataFrame], values: Mapping[str, Any], settings: Settings
+) -> pd.DataFrame:
+    hits = frames["limit_hits"]
+    peaks = frames["peak_minute_tokens"]
+    columns = [c for c, _ in THROTTLING_SUMMARY_COLUMNS]
+    if hits.empty and peaks.empty:
+        return pd.DataFrame(columns=columns)
+    by_sub = hits.groupby("subscription", as_index=False).agg(
+        requests=("requests", "sum"),
+        rate_limited_429=("rate_limited", "sum"),
+        quota_exceeded_403=("quota_exceeded", "sum"),
+        first_hit=("first_hit", "min"),
+        last_hit=("last_hit", "max"),
+    )
+    peak = peaks[["subscription", "peak_tokens", "peak_minute"]].rename(
+        columns={"peak_tokens": "peak_minute_tokens"}
+    )
+    data = by_sub.merge(peak, on="subscription", how="outer")
+    for column in ("requests", "rate_limited_429", "quota_exceeded_403"):
+        data[column] = data[column].fillna(0).astype("int64")
+    data["peak_minute_tokens"] = data["peak_minute_tokens"].fillna(0.0)
+    hits_total = data["rate_limited_429"] + data["quota_exceeded_403"]
+    data["limit_hit_rate"] = (hits_total / data["requests"].where(data["requests"] > 0)).fillna(0.0)
+    data["tokens_per_minute_limit"] = data["subscription"].map(settings.limit_for).astype("int64")
+    data["peak_share_of_limit"] = data["peak_minute_tokens"] / data["tokens_per_minute_limit"]
+    for name, value in _period(values).items():
+        data[name] = value
+    data = data.assign(_hits=hits_total).sort_values(
+        ["_hits", "peak_share_of_limit", "subscription"], ascending=[False, False, True], kind="stable"
+    )
+    return data[columns].reset_index(drop=True)
+
+
+USAGE_PIVOT_COLUMNS = (
+    ("period_start", "Start of the range (inclusive), UTC"),
+    ("period_end", "End of the range (exclusive), UTC"),
+    ("subscription", "Client subscription (empty when the metric carried none)"),
+    ("api", "API id"),
+    ("model", "Model"),
+    ("total_tokens", "Total Tokens (prompt + completion)"),
+    ("prompt_tokens", "Prompt Tokens"),
+    ("completion_tokens", "Completion Tokens"),
+    ("calls", "Calls counted on the Total Tokens metric"),
+    ("share_of_total_tokens", "This row's share of all Total Tokens in the report (0..1)"),
+)
+MONTHLY_USAGE_COLUMNS = (
+    ("month", "First instant of the calendar month, UTC"),
+    ("period_start", "Start of what this row covers: the month start or the range start, whichever is later"),
+    (
+        "period_end",
+        "End of what this row covers (exclusive): the next month or the range end, whichever is earlier",
+    ),
+    ("subscription", "Client subscription"),
+    ("total_tokens", "Total Tokens"),
+    ("prompt_tokens", "Prompt Tokens"),
+    ("completion_tokens", "Completion Tokens"),
+    ("calls", "Calls counted on the Total Tokens metric"),
+)
+THROTTLING_SUMMARY_COLUMNS = (
+    ("period_start", "Start of the range (inclusive), UTC"),
+    ("period_end", "End of the range (exclusive), UTC"),
+    ("subscription", "Subscription (the gateway's Subscription Name)"),
+    ("requests", "Gateway requests (sampling-corrected with itemCount)"),
+    ("rate_limited_429", "Requests answered 429 (tokens-per-minute limit)"),
+    ("quota_exceeded_403", "Requests answered 403 (token quota)"),
+    ("limit_hit_rate", "(429 + 403) / requests (0..1)"),
+    ("first_hit", "First 429 or 403 in the range, UTC (empty: none)"),
+    ("last_hit", "Last 429 or 403 in the range, UTC (empty: none)"),
+    ("peak_minute_tokens", "Most Total Tokens admitted in one minute"),
+    ("peak_minute", "That minute, UTC"),
+    ("tokens_per_minute_limit", "The configured tokens-per-minute limit"),
+    ("peak_share_of_limit", "peak_minute_tokens / tokens_per_minute_limit"),
+)
+EXTRA_COLUMNS_NOTE = (
+    "Further metric names the policy emitted (e.g. Prompt Cached Tokens) follow as extra columns, "
+    "snake_cased and sorted; they overlap prompt/completion and are not part of total_tokens."
+)
+
+REPORTS: dict[str, Report] = {
+    "usage_pivot": Report(
+        name="usage_pivot",
+        title="Usage pivot",
+        description="Tokens and calls by subscription, API and model over the range.",
+        queries=("usage_pivot",),
+        params=FILTERS,
+        columns=USAGE_PIVOT_COLUMNS,
+        assemble=_usage_pivot,
+    ),
+    "monthly_usage": Report(
+        name="monthly_usage",
+        title="Monthly chargeback",
+        description="Monthly usage per subscription: tokens and calls per calendar month (UTC).",
+        queries=("monthly_usage",),
+        params=FILTERS,
+        columns=MONTHLY_USAGE_COLUMNS,
+        assemble=_monthly_usage,
+    ),
+    "throttling_summary": Report(
+        name="throttling_summary",
+        title="Throttling summary",
+        description="Per subscription: requests, 429 and 403 answers, first and last hit, "
+        "and the peak minute against the tokens-per-minute limit.",
+        queries=("limit_hits", "peak_minute_tokens"),
+        params=FILTERS[:4],
+        columns=THROTTLING_SUMMARY_COLUMNS,
+        assemble=_throttling_summary,
+    ),
+}

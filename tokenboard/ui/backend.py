@@ -1,0 +1,27 @@
+"""One backend per process and settings; the embedded store is seeded on first start."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tokenboard.backends import Backend, make_backend
+from tokenboard.config import Settings
+
+
+def get_backend(settings: Settings) -> Backend:
+    return _backend(settings_key(settings), settings)
+
+
+def settings_key(settings: Settings) -> str:
+    """Settings as a cache key (``repr`` leaves out the subscription key)."""
+    return repr(settings)
+
+
+@st.cache_resource(show_spinner="Preparing the demo data (first start only)…")
+def _backend(key: str, _settings: Settings) -> Backend:
+    backend = make_backend(_settings)
+    if _settings.backend == "local" and _settings.seed_on_start:
+        from tokenboard.demo import seed_if_empty
+
+        seed_if_empty(backend.store, _settings)
+    return backend

@@ -1,0 +1,70 @@
+"""Query calls through ``st.cache_data``, keyed by the backend and the exact bound KQL text."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from tokenboard import kql
+from tokenboard.backends import Backend, QueryResult
+from tokenboard.ui.backend import settings_key
+
+# What the spinner says while each query runs.
+WHAT = {
+    "call_counts": "call counts",
+    "dimension_values": "subscriptions, APIs and models",
+    "limit_hits": "limit hits by subscription",
+    "monthly_usage": "monthly usage",
+    "peak_minute_tokens": "peak minutes",
+    "peak_tokens_over_time": "peak tokens over time",
+    "request_totals": "gateway request totals",
+    "requests_over_time": "gateway requests over time",
+    "throttled_minutes": "throttled minutes",
+    "tokens_over_time": "tokens over time",
+    "top_consumers": "top consumers",
+    "usage_pivot": "token usage",
+}
+
+
+def params_for(query_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the parameters the query file declares (filters are shared, queries differ)."""
+    declared = {p.name for p in kql.get_query(query_name).params}
+    return {k: v for k, v in params.items() if k in declared}
+
+
+def bind(backend: Backend, query_name: str, params: Mapping[str, Any]) -> kql.BoundQuery:
+    return backend.bind(query_name, params_for(query_name, params))
+
+
+def run(backend: Backend, query_name: str, params: Mapping[str, Any]) -> tuple[pd.DataFrame, kql.BoundQuery]:
+    """The query's frame (from cache when fresh) and the bound query that produced it."""
+    bound = bind(backend, query_name, params)
+    return run_bound(backend, bound).frame, bound
+
+
+def run_bound(backend: Backend, bound: kql.BoundQuery) -> QueryResult:
+    with st.spinner(f"Loading {WHAT.get(bound.name, bound.name)}…"):
+        result = _cached(backend.settings.cache_ttl_seconds)(
+            settings_key(backend.settings), bound.text, backend, bound
+        )
+    for warning in result.warnings:
+        st.warning(warning, icon=":material/warning:")
+    return result
+
+
+@functools.cache
+def _cached(ttl: int):
+    @st.cache_data(ttl=ttl, show_spinner=False, max_entries=512)
+    def run_query(backend_key: str, text: str, _backend: Backend, _bound: kql.BoundQuery) -> QueryResult:
+        return _backend.run_query(_bound)
+
+    return run_query
+
+
+def clear() -> None:
+    """Forget every cached query result (the Refresh button)."""
+    st.cache_data.clear()

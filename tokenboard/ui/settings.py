@@ -1,0 +1,33 @@
+"""Settings for the running app: ``st.secrets`` (when a secrets file exists) plus the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+
+from tokenboard.config import ConfigError, Settings, load_settings
+
+
+def read_secrets() -> Mapping[str, Any]:
+    """The secrets as a plain dict; no secrets file is normal (the embedded default needs none)."""
+    try:
+        return st.secrets.to_dict()
+    except FileNotFoundError:  # StreamlitSecretNotFoundError is one
+        return {}
+
+
+def app_settings() -> Settings:
+    """The settings, or one error naming the bad key and a stopped page."""
+    try:
+        return load_settings(read_secrets())
+    except ConfigError as exc:
+        st.error(
+            f"**tokenboard is not configured correctly.** {exc}.\n\n"
+            "Fix it in `.streamlit/secrets.toml` or the matching `TOKENBOARD_*` environment variable, "
+            "then reload the page.",
+            icon=":material/settings:",
+        )
+        st.stop()
+        raise  # unreachable: st.stop() ends the script run

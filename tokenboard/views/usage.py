@@ -1,0 +1,248 @@
+"""Usage: tokens over time, the pivot and its heatmap, prompt:completion ratio, top consumers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from tokenboard.config import Settings
+from tokenboard.views import style
+from tokenboard.views.chart import Chart, completeness, display_instant, display_time
+from tokenboard.views.labels import DIMENSIONS, labelled
+
+SPLITS = {"metric": "Metric", **DIMENSIONS}
+MAX_SERIES = 10
+OTHER = "Other"
+CALLS = "Calls"
+TOTAL = "Total"
+
+
+def metric_kind(name: str, settings: Settings) -> str:
+    """total, prompt, completion, or other (a category the policy added that overlaps them)."""
+    return {
+        settings.total_metric: "total",
+        settings.prompt_metric: "prompt",
+        settings.completion_metric: "completion",
+    }.get(name, "other")
+
+
+def tokens_over_time(
+    frame: pd.DataFrame,
+    split_by: str,
+    settings: Settings,
+    tz: str = "UTC",
+    incomplete_from=None,
+    end=None,
+) -> Chart:
+    """Stacked tokens per bin. By metric: prompt + completion stacked, total as a line on top,
+    other categories as dotted lines (they overlap prompt/completion, so stacking them would
+    double count). By a dimension: Total Tokens stacked by its values, the smallest as "Other"."""
+    data = labelled(frame[["timestamp", "series", "tokens", "calls"]])
+    if split_by != "metric":
+        data = _fold_small_series(data)
+    data = data.assign(complete=completeness(data["timestamp"], incomplete_from)).reset_index(drop=True)
+    fig = go.Figure()
+    if data.empty:
+        return Chart(style.empty("No tokens in this range"), data)
+    wide = data.pivot_table(
+        index="timestamp", columns="series", values="tokens", aggfunc="sum", fill_value=0.0
+    )
+    x = display_time(wide.index.to_series(), tz)
+    if split_by == "metric":
+        kinds = {name: metric_kind(name, settings) for name in wide.columns}
+        for kind in ("prompt", "completion"):
+            for name in [n for n, k in kinds.items() if k == kind]:
+                fig.add_scatter(
+                    x=x,
+                    y=wide[name],
+                    name=name,
+                    stackgroup="tokens",
+                    mode="lines",
+                    line={"width": 0.5, "color": style.METRIC_COLORS[kind]},
+                )
+        for name in [n for n, k in kinds.items() if k == "total"]:
+            fig.add_scatter(
+                x=x,
+                y=wide[name],
+                name=name,
+                mode="lines",
+                line={"width": 2, "color": style.METRIC_COLORS["total"], "dash": "dash"},
+            )
+        for i, name in enumerate(n for n, k in kinds.items() if k == "other"):
+            fig.add_scatter(
+                x=x,
+                y=wide[name],
+                name=f"{name} (not in total)",
+                mode="lines",
+                line={"width": 2, "dash": "dot", "color": style.PALETTE[(4 + i) % len(style.PALETTE)]},
+            )
+    else:
+        order = data.groupby("series")["tokens"].sum().sort_values(ascending=False).index.tolist()
+        if OTHER in order:
+            order = [s for s in order if s != OTHER] + [OTHER]
+        for i, name in enumerate(order):
+            color = style.OTHER_COLOR if name == OTHER else style.PALETTE[i % len(style.PALETTE)]
+            fig.add_scatter(
+                x=x,
+                y=wide[name],
+                name=name,
+                stackgroup="tokens",
+                mode="lines",
+                line={"width": 0.5, "color": color},
+            )
+    fig.update_traces(hovertemplate="%{y:,.0f}")
+    fig.update_layout(hovermode="x unified", legend_traceorder="normal")
+    style.apply(fig, yaxis_title="tokens", xaxis_title=f"time ({tz})")
+    style.mark_incomplete(fig, display_instant(incomplete_from, tz), display_instant(end, tz))
+    return Chart(fig, data)
+
+
+def _fold_small_series(data: pd.DataFrame) -> pd.DataFrame:
+    """Keep the MAX_SERIES largest series; add the rest up as "Other"."""
+    totals = data.groupby("series")["tokens"].sum().sort_values(ascending=False)
+    if len(totals) <= MAX_SERIES:
+        return data
+    keep = set(totals.index[: MAX_SERIES - 1])
+    data = data.assign(series=data["series"].where(data["series"].isin(keep), OTHER))
+    return data.groupby(["timestamp", "series"], as_index=False)[["tokens", "calls"]].sum()
+
+
+# --- pivot --------------------------------------------------------------------------------
+
+
+def measures(frame: pd.DataFrame, settings: Settings) -> list[str]:
+    """What a pivot cell can hold: the three token metrics, calls, then any other metric seen."""
+    known = [settings.total_metric, settings.prompt_metric, settings.completion_metric, CALLS]
+    others = sorted(set(frame["metric"]) - set(known)) if not frame.empty else []
+    return known + others
+
+
+def pivot(
+    frame: pd.DataFrame, rows: str, columns: str | None, measure: str, settings: Settings
+) -> pd.DataFrame:
+    """Rows x columns of a measure with a Total row and column, largest rows first.
+
+    ``measure`` is a metric name (its tokens) or "Calls" (calls counted once, on Total Tokens).
+    """
+    if measure == CALLS:
+        source = frame[frame["metric"] == settings.total_metric].rename(columns={"calls": "value"})
+    else:
+        source = frame[frame["metric"] == measure].rename(columns={"tokens": "value"})
+    source = labelled(source)
+    row_name = DIMENSIONS[rows]
+    if columns is None or columns == rows:
+        table = source.groupby(rows)["value"].sum().to_frame(measure)
+    else:
+        table = source.pivot_table(index=rows, columns=columns, values="value", aggfunc="sum", fill_value=0)
+        table = table[table.sum().sort_values(ascending=False).index]
+        table.columns = [str(c) for c in table.columns]
+    table = table.astype("float64")
+    table[TOTAL] = table.sum(axis=1)
+    table = table.sort_values(TOTAL, ascending=False)
+    table.loc[TOTAL] = table.sum(axis=0)
+    table.index = pd.Index([str(i) for i in table.index], name=row_name)
+    table.columns.name = DIMENSIONS.get(columns or "", None)
+    return table
+
+
+def heatmap(table: pd.DataFrame, measure: str) -> go.Figure:
+    """The pivot's cells (totals left out, they would swamp the colour scale) as a heatmap."""
+    cells = table.drop(index=TOTAL, errors="ignore").drop(columns=TOTAL, errors="ignore")
+    if cells.empty:
+        return style.empty("No data for this pivot")
+    fig = go.Figure(
+        go.Heatmap(
+            z=cells.to_numpy(),
+            x=list(cells.columns),
+            y=list(cells.index),
+            colorscale="Blues",
+            texttemplate="%{z:,.0f}",
+            hovertemplate="%{y} · %{x}<br>" + measure + ": %{z:,.0f}<extra></extra>",
+            colorbar={"title": {"text": measure}},
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", side="top")
+    return style.apply(fig, height=max(260, 42 * len(cells) + 80))
+
+
+# --- by subscription ----------------------------------------------------------------------
+
+
+def prompt_completion_ratio(top: pd.DataFrame) -> Chart:
+    """Prompt tokens per completion token by subscription (high: long prompts, short answers)."""
+    data = labelled(top[["subscription", "prompt_tokens", "completion_tokens"]])
+    ratio = data["prompt_tokens"] / data["completion_tokens"].where(data["completion_tokens"] > 0)
+    data = data.assign(prompt_per_completion=ratio).sort_values("prompt_per_completion", ascending=False)
+    data = data.reset_index(drop=True)
+    if data.empty:
+        return Chart(style.empty("No tokens in this range"), data)
+    fig = go.Figure(
+        go.Bar(
+            x=data["prompt_per_completion"],
+            y=data["subscription"],
+            orientation="h",
+            marker_color=style.METRIC_COLORS["prompt"],
+            text=data["prompt_per_completion"].map(lambda r: f"{r:.2f} : 1" if pd.notna(r) else "–"),
+            textposition="outside",
+            cliponaxis=False,
+            customdata=data[["prompt_tokens", "completion_tokens"]],
+            hovertemplate="%{y}<br>%{x:.2f} prompt tokens per completion token"
+            "<br>prompt %{customdata[0]:,.0f} · completion %{customdata[1]:,.0f}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(range=[0, float(data["prompt_per_completion"].max(skipna=True) or 1) * 1.2])
+    return Chart(style.apply(fig, height=_bar_height(len(data)), xaxis_title="prompt : completion"), data)
+
+
+def top_consumers(top: pd.DataFrame, n: int) -> Chart:
+    """The n subscriptions with the most Total Tokens, with their share of all tokens."""
+    data = labelled(top).sort_values("total_tokens", ascending=False).head(n).reset_index(drop=True)
+    data.insert(0, "rank", range(1, len(data) + 1))
+    data = data[
+        ["rank", "subscription", "total_tokens", "share", "prompt_tokens", "completion_tokens", "calls"]
+    ]
+    if data.empty:
+        return Chart(style.empty("No tokens in this range"), data)
+    fig = go.Figure(
+        go.Bar(
+            x=data["total_tokens"],
+            y=data["subscription"],
+            orientation="h",
+            marker_color=style.PALETTE[0],
+            text=[f"{s:.1%}" for s in data["share"]],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=data[["share"]],
+            hovertemplate="%{y}<br>%{x:,.0f} tokens (%{customdata[0]:.1%})<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(range=[0, float(data["total_tokens"].max()) * 1.25])
+    fig.update_layout(clickmode="event+select")
+    return Chart(style.apply(fig, height=_bar_height(len(data)), xaxis_title="total tokens"), data)
+
+
+def selected_subscription(event: object, chart_data: pd.DataFrame) -> str | None:
+    """The raw subscription behind a click on the top-consumers chart (None if nothing picked)."""
+    points = _get(_get(event, "selection"), "points") or []
+    for point in points:
+        index = _get(point, "point_index")
+        if index is None:
+            index = _get(point, "point_number")
+        if index is not None and 0 <= int(index) < len(chart_data):
+            return str(chart_data["subscription"].iloc[int(index)])
+    return None
+
+
+def _get(obj: object, key: str):
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _bar_height(count: int) -> int:
+    return max(220, 30 * count + 90)
