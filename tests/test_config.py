@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tokenboard import kql
 from tokenboard.config import KEYS, ConfigError, Settings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / ".streamlit" / "secrets.toml.example"
@@ -140,7 +141,7 @@ def test_secret_values_stay_out_of_the_repr() -> None:
 
 def test_dimension_names_carry_every_prelude_slot() -> None:
     queries = EXAMPLE.parent.parent / "queries"
-    for prelude in ("_tables.kql", "_tables_workspace.kql"):
+    for prelude in kql.PRELUDES.values():
         code = [
             line for line in (queries / prelude).read_text("utf-8").splitlines() if not line.startswith("//")
         ]

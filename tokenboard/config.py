@@ -160,8 +160,11 @@ def _coerce(key: str, default: Any, value: Any) -> Any:
     return value.strip()
 
 
-def _overrides(key: str, value: Any) -> dict[str, int]:
-    """Per-subscription limits: a table in secrets, or JSON / ``a=1,b=2`` in the environment."""
+def parse_pairs(key: str, value: Any, example: str = "name=value,name2=value2") -> dict[str, str]:
+    """``a=1,b=2``, a JSON object, or a secrets table, as text pairs.
+
+    Errors name the key, never the values: some of these maps hold subscription keys.
+    """
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -170,21 +173,26 @@ def _overrides(key: str, value: Any) -> dict[str, int]:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError:
-                raise ConfigError(key, 'must be JSON like {"sub-a": 50000}') from None
+                raise ConfigError(key, f"must be JSON (an object) or pairs like {example}") from None
         else:
             pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
-            if any(len(pair) != 2 for pair in pairs):
-                raise ConfigError(key, "must look like sub-a=50000,sub-b=20000")
-            value = {name.strip(): limit.strip() for name, limit in pairs}
+            if any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+                raise ConfigError(key, f"must look like {example}")
+            value = dict(pairs)
     if not isinstance(value, Mapping):
-        raise ConfigError(key, "must map subscription names to tokens per minute")
+        raise ConfigError(key, "must be a table, a JSON object or name=value pairs")
+    return {str(k).strip(): str(v).strip() for k, v in value.items()}
+
+
+def _overrides(key: str, value: Any) -> dict[str, int]:
+    """Per-subscription limits: a table in secrets, or JSON / ``a=1,b=2`` in the environment."""
     result = {}
-    for name, limit in value.items():
+    for name, limit in parse_pairs(key, value, "sub-a=50000,sub-b=20000").items():
         try:
-            result[str(name)] = int(limit)
-        except (TypeError, ValueError):
+            result[name] = int(limit)
+        except ValueError:
             raise ConfigError(key, f"has a non-numeric limit for {name!r}: {limit!r}") from None
-        if result[str(name)] <= 0:
+        if result[name] <= 0:
             raise ConfigError(key, f"has a limit for {name!r} that is not positive")
     return result
 

@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
-PRELUDES = {"app_insights": "_tables.kql", "workspace": "_tables_workspace.kql"}
+# Shared preludes by data source; "local" is what the embedded store runs in place of
+# "app_insights" (tokenboard/backends/local.py says why).
+PRELUDES = {"app_insights": "_tables.kql", "workspace": "_tables_workspace.kql", "local": "_tables_local.kql"}
 TYPES = ("string", "long", "real", "bool", "datetime", "timespan", "dynamic")
 
 _PARAM_LINE = re.compile(

@@ -214,6 +214,8 @@ class Store:
 
 def conform(table: str, data: object) -> pa.Table:
     """Coerce rows to the table's schema: missing columns become nulls, JSON becomes text."""
+    if table not in SCHEMAS:
+        raise StoreError(f"unknown table '{table}' (tables: {', '.join(TABLES)})")
     schema = SCHEMAS[table]
     if isinstance(data, pa.Table):
         arrow = data

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tokenboard.config import ConfigError, Settings
+from tokenboard.config import ConfigError, Settings, parse_pairs
 from tokenboard.gateway.limiter import Limits
 
 MOCK = "mock"
@@ -60,11 +60,12 @@ class GatewayConfig:
 def load_gateway_config(settings: Settings) -> GatewayConfig:
     """Parse the gateway_* settings; demo APIs and subscriptions fill in what is not configured."""
     apis = _apis(settings)
-    keys = _pairs("gateway_subscriptions", settings.gateway_subscriptions) or demo_keys(settings.data_dir)
+    keys = parse_pairs("gateway_subscriptions", settings.gateway_subscriptions)
+    keys = keys or demo_keys(settings.data_dir)
     quota_key = "gateway_token_quota_overrides"
     quotas = {
         sub: _whole(quota_key, sub, n)
-        for sub, n in _pairs(quota_key, settings.gateway_token_quota_overrides).items()
+        for sub, n in parse_pairs(quota_key, settings.gateway_token_quota_overrides).items()
     }
     subscriptions = []
     for sub_id, key in keys.items():
@@ -101,25 +102,6 @@ def _apis(settings: Settings) -> dict[str, Api]:
             )
         apis[name] = Api(name, backend.rstrip("/"))
     return apis
-
-
-def _pairs(key: str, text: str) -> dict[str, str]:
-    """``a=1,b=2`` or a JSON object, as text pairs (errors name the key, never the values)."""
-    text = text.strip()
-    if not text:
-        return {}
-    if text.startswith("{"):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            raise ConfigError(key, "is not valid JSON") from None
-        if not isinstance(value, dict):
-            raise ConfigError(key, "must be a JSON object")
-        return {str(k).strip(): str(v).strip() for k, v in value.items()}
-    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
-    if any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
-        raise ConfigError(key, "must look like name=value,name2=value2")
-    return {name.strip(): value.strip() for name, value in pairs}
 
 
 def _whole(key: str, name: str, text: str) -> int:
