@@ -94,7 +94,8 @@ with send_tab:
 
 with burst_tab:
     left, middle, right = st.columns(3)
-    count = left.number_input("Requests (at most)", min_value=1, max_value=5_000, value=50)
+    # Enough to reach the default 10,000 tokens per minute with the mock model (~40 tokens a call).
+    count = left.number_input("Requests (at most)", min_value=1, max_value=5_000, value=400)
     concurrency = middle.number_input("Concurrency", min_value=1, max_value=64, value=4)
     rate = right.number_input("Rate per second (0: as fast as possible)", min_value=0.0, value=0.0)
     start, stop = st.columns([1, 6])
