@@ -106,8 +106,7 @@ with errors.shown():
     headroom = throttling.headroom(peaks, settings)
     panels.chart(headroom, key="throttling-headroom", queries=[peaks_q], filename="headroom")
     if not peaks.empty:
-        share = peaks["peak_tokens"] / peaks["subscription"].map(settings.limit_for)
-        ordered = peaks.assign(share=share).sort_values("share", ascending=False)["subscription"].tolist()
+        ordered = throttling.closest_to_limit(peaks, settings)
         sub = st.selectbox("Subscription", ordered, format_func=label, key="headroom", bind="query-params")
         over, over_q = data.run(backend, "peak_tokens_over_time", f.params())
         chart = throttling.headroom_over_time(over, sub, settings, f.tz, f.incomplete_from, f.time_range.end)

@@ -188,6 +188,12 @@ def headroom(frame: pd.DataFrame, settings: Settings) -> Chart:
     )
 
 
+def closest_to_limit(frame: pd.DataFrame, settings: Settings) -> list[str]:
+    """Subscriptions (raw names) by their peak minute's share of their limit, closest first."""
+    share = frame["peak_tokens"] / frame["subscription"].map(settings.limit_for)
+    return frame.assign(share=share).sort_values("share", ascending=False)["subscription"].tolist()
+
+
 def headroom_over_time(
     frame: pd.DataFrame,
     subscription: str,
