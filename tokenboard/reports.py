@@ -19,6 +19,7 @@ import pandas as pd
 from tokenboard import kql
 from tokenboard.backends.base import Backend
 from tokenboard.config import Settings
+from tokenboard.hits import by_subscription
 
 FIXED_NAMES = ("period_start", "period_end", "month", "subscription", "api", "model", "share_of_total_tokens")
 FILTERS = ("start_time", "end_time", "subscriptions", "apis", "models")
@@ -156,12 +157,8 @@ def _throttling_summary(
     columns = [c for c, _ in THROTTLING_SUMMARY_COLUMNS]
     if hits.empty and peaks.empty:
         return pd.DataFrame(columns=columns)
-    by_sub = hits.groupby("subscription", as_index=False).agg(
-        requests=("requests", "sum"),
-        rate_limited_429=("rate_limited", "sum"),
-        quota_exceeded_403=("quota_exceeded", "sum"),
-        first_hit=("first_hit", "min"),
-        last_hit=("last_hit", "max"),
+    by_sub = by_subscription(hits).rename(
+        columns={"rate_limited": "rate_limited_429", "quota_exceeded": "quota_exceeded_403"}
     )
     peak = peaks[["subscription", "peak_tokens", "peak_minute"]].rename(
         columns={"peak_tokens": "peak_minute_tokens"}

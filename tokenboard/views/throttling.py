@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from tokenboard.config import Settings
+from tokenboard.hits import by_subscription
 from tokenboard.views import style
 from tokenboard.views.chart import Chart, completeness, display_instant, display_time
 from tokenboard.views.labels import DIMENSIONS, labelled
@@ -96,16 +97,8 @@ def throttled_headline(frame: pd.DataFrame) -> Headline:
 
 def worst_subscriptions(frame: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     """The subscriptions with the most limit hits, with the first and last hit."""
-    data = labelled(frame)
-    data = data.assign(hits=data["rate_limited"] + data["quota_exceeded"])
-    grouped = data.groupby("subscription", as_index=False).agg(
-        hits=("hits", "sum"),
-        rate_limited=("rate_limited", "sum"),
-        quota_exceeded=("quota_exceeded", "sum"),
-        requests=("requests", "sum"),
-        first_hit=("first_hit", "min"),
-        last_hit=("last_hit", "max"),
-    )
+    grouped = labelled(by_subscription(frame))
+    grouped = grouped.assign(hits=grouped["rate_limited"] + grouped["quota_exceeded"])
     grouped = grouped[grouped["hits"] > 0]
     grouped = grouped.assign(hit_rate=grouped["hits"] / grouped["requests"])
     grouped = grouped.sort_values(["hits", "subscription"], ascending=[False, True]).head(n)
