@@ -177,22 +177,16 @@ def prompt_completion_ratio(top: pd.DataFrame) -> Chart:
     data = data.reset_index(drop=True)
     if data.empty:
         return Chart(style.empty("No tokens in this range"), data)
-    fig = go.Figure(
-        go.Bar(
-            x=data["prompt_per_completion"],
-            y=data["subscription"],
-            orientation="h",
-            marker_color=style.METRIC_COLORS["prompt"],
-            text=data["prompt_per_completion"].map(lambda r: f"{r:.2f} : 1" if pd.notna(r) else "–"),
-            textposition="outside",
-            cliponaxis=False,
-            customdata=data[["prompt_tokens", "completion_tokens"]],
-            hovertemplate="%{y}<br>%{x:.2f} prompt tokens per completion token"
-            "<br>prompt %{customdata[0]:,.0f} · completion %{customdata[1]:,.0f}<extra></extra>",
-        )
+    fig = _labelled_bars(
+        data,
+        "prompt_per_completion",
+        color=style.METRIC_COLORS["prompt"],
+        text=data["prompt_per_completion"].map(lambda r: f"{r:.2f} : 1" if pd.notna(r) else "–"),
+        customdata=data[["prompt_tokens", "completion_tokens"]],
+        hovertemplate="%{y}<br>%{x:.2f} prompt tokens per completion token"
+        "<br>prompt %{customdata[0]:,.0f} · completion %{customdata[1]:,.0f}<extra></extra>",
+        headroom=1.2,
     )
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(range=[0, float(data["prompt_per_completion"].max(skipna=True) or 1) * 1.2])
     return Chart(style.apply(fig, height=_bar_height(len(data)), xaxis_title="prompt : completion"), data)
 
 
@@ -205,21 +199,15 @@ def top_consumers(top: pd.DataFrame, n: int) -> Chart:
     ]
     if data.empty:
         return Chart(style.empty("No tokens in this range"), data)
-    fig = go.Figure(
-        go.Bar(
-            x=data["total_tokens"],
-            y=data["subscription"],
-            orientation="h",
-            marker_color=style.PALETTE[0],
-            text=[f"{s:.1%}" for s in data["share"]],
-            textposition="outside",
-            cliponaxis=False,
-            customdata=data[["share"]],
-            hovertemplate="%{y}<br>%{x:,.0f} tokens (%{customdata[0]:.1%})<extra></extra>",
-        )
+    fig = _labelled_bars(
+        data,
+        "total_tokens",
+        color=style.PALETTE[0],
+        text=[f"{s:.1%}" for s in data["share"]],
+        customdata=data[["share"]],
+        hovertemplate="%{y}<br>%{x:,.0f} tokens (%{customdata[0]:.1%})<extra></extra>",
+        headroom=1.25,
     )
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(range=[0, float(data["total_tokens"].max()) * 1.25])
     fig.update_layout(clickmode="event+select")
     return Chart(style.apply(fig, height=_bar_height(len(data)), xaxis_title="total tokens"), data)
 
@@ -242,6 +230,31 @@ def _get(obj: object, key: str):
     if isinstance(obj, dict):
         return obj.get(key)
     return getattr(obj, key, None)
+
+
+def _labelled_bars(
+    data: pd.DataFrame, x: str, *, color: str, text, customdata, hovertemplate: str, headroom: float
+) -> go.Figure:
+    """Horizontal bars per subscription, top first, with their label outside the bar.
+
+    ``headroom`` widens the x axis past the longest bar so its label is not cut off.
+    """
+    fig = go.Figure(
+        go.Bar(
+            x=data[x],
+            y=data["subscription"],
+            orientation="h",
+            marker_color=color,
+            text=text,
+            textposition="outside",
+            cliponaxis=False,
+            customdata=customdata,
+            hovertemplate=hovertemplate,
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(range=[0, float(data[x].max(skipna=True) or 1) * headroom])
+    return fig
 
 
 def _bar_height(count: int) -> int:
