@@ -75,10 +75,7 @@ def overview_page() -> None:
         with right:
             st.subheader("Data source")
             with st.container(border=True):
-                if backend.kind == "azure":
-                    st.markdown(f":material/cloud: Azure Application Insights  \n`{settings.azure_target}`")
-                else:
-                    st.markdown(f":material/database: {backend.description} (embedded demo)")
+                st.markdown(backend.describe())
                 st.caption(
                     f"Changes compare with the previous {f.period}. Shaded bins are incomplete "
                     "(still ingesting, or cut by the end of the range)."

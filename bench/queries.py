@@ -230,8 +230,8 @@ def compare_hand_sql(settings: Settings, store: Store, params: dict, medians: di
     con = backend._con  # the same process and connection settings as the KQL path
     files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in store.segment_paths("customMetrics"))
     src = f"read_parquet([{files}])"
-    names = {"sub": settings.subscription_dimension, "api": settings.api_dimension,
-             "model": settings.model_dimension}  # fmt: skip
+    names = {"sub": settings.telemetry.subscription_dimension, "api": settings.telemetry.api_dimension,
+             "model": settings.telemetry.model_dimension}  # fmt: skip
     keys = {k: v.replace("'", "''").replace('"', '\\"') for k, v in names.items()}
     built, _ = timed(lambda: con.execute(HAND_DIMS.format(src=src, **keys)))
     print(f"hand SQL's own distinct-customDimensions table: built once in {built:.3f} s (not in the ratios)")
@@ -241,9 +241,9 @@ def compare_hand_sql(settings: Settings, store: Store, params: dict, medians: di
         values = {
             "start": params["start_time"].replace(tzinfo=None),
             "end": params["end_time"].replace(tzinfo=None),
-            "total": settings.total_metric,
-            "prompt": settings.prompt_metric,
-            "completion": settings.completion_metric,
+            "total": settings.telemetry.total_metric,
+            "prompt": settings.telemetry.prompt_metric,
+            "completion": settings.telemetry.completion_metric,
             "bin": kql.auto_bin(params["start_time"], params["end_time"]),
         }
         used = {k: v for k, v in values.items() if f"${k}" in sql}

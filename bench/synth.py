@@ -11,25 +11,24 @@ probability skewed by subscription, so the row count is whatever ``rows`` asks.
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 
+from tokenboard import appinsights
 from tokenboard.config import Settings
 from tokenboard.store import Store
 
 SUBSCRIPTIONS = (*(f"sub-{i:02d}" for i in range(48)), "équipe-données", "")
 APIS = ("chat", "responses", "embeddings", "anthropic-messages", "batch")
 MODELS = ("gpt-4o-mini", "Phi-4-mini-instruct", "claude-sonnet")
-APIM_KEYS = {
-    "Region": "West Europe",
-    "Service ID": "/subscriptions/0000/resourceGroups/rg-ai/providers/Microsoft.ApiManagement/service/apim",
-    "Service Name": "apim-ai.azure-api.net",
-    "Service Type": "API Management",
-}
+APIM_KEYS = appinsights.apim_keys(
+    "West Europe",
+    "/subscriptions/0000/resourceGroups/rg-ai/providers/Microsoft.ApiManagement/service/apim",
+    "apim-ai.azure-api.net",
+)
 MINUTES_PER_DAY = 1440
 
 
@@ -40,7 +39,8 @@ def seed(
     rng = np.random.default_rng(seed)
     end = (end or datetime.now(UTC)).replace(second=0, microsecond=0, tzinfo=None)
     combos = len(SUBSCRIPTIONS) * len(APIS)
-    metrics = (settings.total_metric, settings.prompt_metric, settings.completion_metric)
+    names = settings.telemetry
+    metrics = (names.total_metric, names.prompt_metric, names.completion_metric)
     days = max(days, math.ceil(rows / (len(metrics) * combos * MINUTES_PER_DAY)))
     weights = 1.0 / np.arange(1, len(SUBSCRIPTIONS) + 1) ** 0.8  # a few heavy users
     metric_dims = _metric_dimensions(settings)
@@ -59,23 +59,16 @@ def seed(
 
 def _metric_dimensions(settings: Settings) -> pa.Array:
     texts = [
-        json.dumps(
-            {settings.subscription_dimension: sub, settings.api_dimension: api,
-             settings.model_dimension: model, **APIM_KEYS},
-            ensure_ascii=False, separators=(",", ":"),
-        )
+        appinsights.metric_dimensions(settings.telemetry, sub, api, model, APIM_KEYS)
         for sub in SUBSCRIPTIONS for api in APIS for model in MODELS
     ]  # fmt: skip
     return pa.array(texts, pa.string())
 
 
 def _request_dimensions(settings: Settings) -> pa.Array:
+    extra = {"Operation Name": "create-completion", "Product Name": "ai-starter", "Region": "West Europe"}
     texts = [
-        json.dumps(
-            {settings.request_subscription_key: sub, settings.request_api_key: api,
-             "Operation Name": "create-completion", "Product Name": "ai-starter", "Region": "West Europe"},
-            ensure_ascii=False, separators=(",", ":"),
-        )
+        appinsights.request_dimensions(settings.telemetry, sub, api, extra)
         for sub in SUBSCRIPTIONS for api in APIS
     ]  # fmt: skip
     return pa.array(texts, pa.string())
@@ -103,7 +96,8 @@ def _metric_day(rng, day_start: datetime, target: int, metrics, weights, dims: p
     ts = np.repeat(base + minute.astype("timedelta64[m]"), m)
     dim_index = np.repeat((sub * n_api + api) * len(MODELS) + model, m)
     names = pa.array(list(metrics), pa.string()).take(pa.array(np.tile(np.arange(m), picks)))
-    return pa.table(
+    return appinsights.table(
+        "customMetrics",
         {
             "timestamp": pa.array(ts, pa.timestamp("us")),
             "name": names,
@@ -117,7 +111,7 @@ def _metric_day(rng, day_start: datetime, target: int, metrics, weights, dims: p
             "operation_Name": pa.array(["POST /ai/chat/completions"] * (picks * m), pa.string()),
             "cloud_RoleName": pa.array(["apim-ai West Europe"] * (picks * m), pa.string()),
             "itemCount": np.ones(picks * m, np.int32),
-        }
+        },
     )
 
 
@@ -132,7 +126,8 @@ def _request_day(rng, day_start: datetime, n: int, weights, dims: pa.Array) -> p
     seconds = np.sort(rng.integers(0, 86400, n))
     base = np.datetime64(day_start, "us")
     ts = base + (seconds * 1_000_000 + rng.integers(0, 1_000_000, n)).astype("timedelta64[us]")
-    return pa.table(
+    return appinsights.table(
+        "requests",
         {
             "timestamp": pa.array(ts, pa.timestamp("us")),
             "id": pa.array([f"{i:016x}" for i in rng.integers(0, 2**62, n)], pa.string()),
@@ -145,5 +140,5 @@ def _request_day(rng, day_start: datetime, n: int, weights, dims: pa.Array) -> p
             "operation_Name": pa.array(["POST /ai/chat/completions"] * n, pa.string()),
             "cloud_RoleName": pa.array(["apim-ai West Europe"] * n, pa.string()),
             "itemCount": rng.integers(1, 6, n).astype(np.int32),
-        }
+        },
     )

@@ -7,6 +7,7 @@ import streamlit as st
 from tokenboard import probe
 from tokenboard.gateway.embedded import default_api, default_key, ensure_gateway, uses_embedded_gateway
 from tokenboard.ui.settings import app_settings
+from tokenboard.views.burst import burst_figure
 
 st.set_page_config(page_title="Test request · tokenboard", page_icon=":material/send:", layout="wide")
 settings = app_settings()
@@ -21,18 +22,18 @@ try:
     )
 except Exception as exc:  # a port, data-dir or gateway_* setting problem: say so, keep the form usable
     st.error(f"The local gateway could not start ({type(exc).__name__}: {exc}). Enter a gateway URL instead.")
-    gateway_url, api_default, configured_key = "", "ai", settings.gateway_subscription_key
+    gateway_url, api_default, configured_key = "", "ai", settings.gateway.subscription_key.get_secret_value()
 if uses_embedded_gateway(settings) and gateway_url:
     st.info(
         f"Using the local gateway at `{gateway_url}` (demo subscriptions, mock model). Its tokens and 429s "
-        f"reach the Usage and Throttling pages about {settings.gateway_flush_ms / 1000:g} s after each call.",
+        f"reach the Usage and Throttling pages about {settings.gateway.flush_ms / 1000:g} s after each call.",
         icon=":material/hub:",
     )
 
 left, middle, right = st.columns([3, 2, 2])
 url = left.text_input("Gateway URL", value=gateway_url, placeholder="https://<apim>.azure-api.net")
 api_path = middle.text_input("API path", value=api_default)
-key_header = right.text_input("Key header", value=settings.gateway_key_header)
+key_header = right.text_input("Key header", value=settings.gateway.key_header)
 typed_key = st.text_input(
     "Subscription key",
     type="password",
@@ -52,10 +53,10 @@ try:
         gateway_url=url, api_path=api_path, key_header=key_header.strip(), key=typed_key or configured_key,
         model=model, system=system, user=user, max_tokens=int(max_tokens),
         extra_headers=probe.parse_headers(extra), verify_tls=verify_tls,
-        remaining_header=settings.gateway_remaining_tokens_header,
-        consumed_header=settings.gateway_consumed_tokens_header,
-        quota_header=settings.gateway_remaining_quota_header,
-        retry_after_header=settings.gateway_retry_after_header,
+        remaining_header=settings.gateway.remaining_tokens_header,
+        consumed_header=settings.gateway.consumed_tokens_header,
+        quota_header=settings.gateway.remaining_quota_header,
+        retry_after_header=settings.gateway.retry_after_header,
     )  # fmt: skip
     request.url  # noqa: B018 -- checks the URL before any button is pressed
 except probe.ProbeInputError as exc:
@@ -108,10 +109,10 @@ with burst_tab:
         for result in probe.burst(request, int(count), int(concurrency), rate or None):
             results.append(result)
             if len(results) % 5 == 1 or result.limited:
-                live.plotly_chart(probe.burst_figure(results), key=f"live-{len(results)}")
+                live.plotly_chart(burst_figure(results), key=f"live-{len(results)}")
     results = st.session_state.get("probe_burst")
     if results:
-        live.plotly_chart(probe.burst_figure(results), key="burst-chart")
+        live.plotly_chart(burst_figure(results), key="burst-chart")
         summary = probe.summarize(results)
         cells = st.columns(4)
         cells[0].metric("Requests sent", summary.requests)

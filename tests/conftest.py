@@ -16,9 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tokenboard import demo
+from tokenboard.appinsights import SCHEMAS
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import Settings
-from tokenboard.store import SCHEMAS, Store
+from tokenboard.store import Store
 
 # The seeded demo store ends here (a Monday afternoon): its 3 days cover Friday office
 # hours, a weekend and the February -> March month boundary.
@@ -75,7 +76,7 @@ def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def seeded_store(demo_settings: Settings, demo_end: datetime) -> Store:
     """3 days of demo traffic ending at ``demo_end``, seeded once per session. Do not write to it."""
-    store = Store(demo_settings.data_dir)
+    store = Store(demo_settings.store.data_dir)
     demo.seed(store, demo_settings, days=DEMO_DAYS, seed=DEMO_SEED, end=demo_end)
     return store
 

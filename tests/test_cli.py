@@ -17,8 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tokenboard import cli, kql
+from tokenboard import export, kql
 from tokenboard.backends.local import LocalBackend
+from tokenboard.config import SECRETS_FILES
+from tokenboard.settings import load_settings
 from tokenboard.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,10 +106,12 @@ def test_query_csv_is_the_backends_frame_in_utf8_with_iso_utc_times(
     assert first_time.endswith("Z") and datetime.fromisoformat(first_time).tzinfo is not None
 
     printed = pd.read_csv(io.BytesIO(result.stdout), keep_default_na=False)
-    expected = seeded_backend.run(
-        "tokens_over_time",
-        {"start_time": demo_end - timedelta(days=3), "end_time": demo_end, "split_by": "subscription"},
-    )
+    expected = seeded_backend.run_query(
+        seeded_backend.bind(
+            "tokens_over_time",
+            {"start_time": demo_end - timedelta(days=3), "end_time": demo_end, "split_by": "subscription"},
+        )
+    ).frame
     assert len(printed) == len(expected) > 0
     assert pd.to_datetime(printed["timestamp"], utc=True).tolist() == expected["timestamp"].tolist()
     assert printed["series"].tolist() == expected["series"].tolist()
@@ -129,9 +133,9 @@ def test_query_json_prints_records_with_nulls_and_utc_times(
     )
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)
-    expected = seeded_backend.run(
-        "limit_hits", {"start_time": demo_end - timedelta(days=3), "end_time": demo_end}
-    )
+    expected = seeded_backend.run_query(
+        seeded_backend.bind("limit_hits", {"start_time": demo_end - timedelta(days=3), "end_time": demo_end})
+    ).frame
     assert len(records) == len(expected) > 0
     assert list(records[0]) == list(expected.columns)
     assert [r["requests"] for r in records] == expected["requests"].tolist()
@@ -224,10 +228,16 @@ def test_seed_refuses_a_store_with_data_unless_forced(run, tmp_path: Path) -> No
                  "--data-dir", str(data_dir))  # fmt: skip
     assert forced.returncode == 0, forced.stderr
     assert forced.stdout.decode().startswith("Seeded ")
-    frame = LocalBackend(cli.load_cli_settings({}), store).run(
-        "usage_pivot",
-        {"start_time": datetime(2026, 11, 23, tzinfo=UTC), "end_time": datetime(2026, 11, 25, tzinfo=UTC)},
-    )
+    backend = LocalBackend(load_settings(environ={}, files=SECRETS_FILES), store)
+    frame = backend.run_query(
+        backend.bind(
+            "usage_pivot",
+            {
+                "start_time": datetime(2026, 11, 23, tzinfo=UTC),
+                "end_time": datetime(2026, 11, 25, tzinfo=UTC),
+            },
+        )
+    ).frame
     assert "Mine" not in set(frame["metric"])
     assert frame["tokens"].sum() > 0
     assert not (tmp_path / "data").exists()  # --data-dir won over TOKENBOARD_DATA_DIR
@@ -319,18 +329,18 @@ def test_csv_and_json_output_of_every_column_type() -> None:
             "span": pd.to_timedelta(["1 days 00:00:01.5", "-00:00:30"]),
         }
     )
-    csv_text = cli.to_csv(frame).decode("utf-8")
+    csv_text = export.to_csv(frame).decode("utf-8")
     assert csv_text.splitlines() == [
         "at,minute,name,count,share,ok,tags,span",
-        '2026-11-24T13:02:03.000001Z,2026-11-24T13:02:00Z,müller-ağ-東京 😀,3,0.25,True,"[""a"",""b""]",'
+        '2026-11-24T13:02:03.000Z,2026-11-24T13:02:00Z,müller-ağ-東京 😀,3,0.25,true,"[""a"",""b""]",'
         "1.00:00:01.5000000",
-        ',2026-11-24T13:03:00Z,"say ""hi"", ok",,,False,"{""k"":""v""}",-00:00:30',
+        ',2026-11-24T13:03:00Z,"say ""hi"", ok",,,false,"{""k"":""v""}",-00:00:30',
     ]
-    records = json.loads(cli.to_json(frame))
+    records = json.loads(export.to_json(frame))
     assert records == [
-        {"at": "2026-11-24T13:02:03.000001Z", "minute": "2026-11-24T13:02:00Z", "name": "müller-ağ-東京 😀",
+        {"at": "2026-11-24T13:02:03.000Z", "minute": "2026-11-24T13:02:00Z", "name": "müller-ağ-東京 😀",
          "count": 3, "share": 0.25, "ok": True, "tags": ["a", "b"], "span": "1.00:00:01.5000000"},
         {"at": None, "minute": "2026-11-24T13:03:00Z", "name": 'say "hi", ok', "count": None, "share": None,
          "ok": False, "tags": {"k": "v"}, "span": "-00:00:30"},
     ]  # fmt: skip
-    assert json.loads(cli.to_json(frame.iloc[0:0])) == []
+    assert json.loads(export.to_json(frame.iloc[0:0])) == []

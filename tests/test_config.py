@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
 from pathlib import Path
@@ -10,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from tokenboard import kql
-from tokenboard.config import KEYS, ConfigError, Settings, load_settings
+from tokenboard.backends.local import LOCAL_PRELUDE
+from tokenboard.config import ALIASES, ConfigError, Settings, example_toml
+from tokenboard.settings import load_settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / ".streamlit" / "secrets.toml.example"
 RESOURCE_ID = "/subscriptions/0000/resourceGroups/rg/providers/microsoft.insights/components/ai"
@@ -20,8 +21,8 @@ def test_no_configuration_gives_the_offline_defaults() -> None:
     settings = load_settings({}, environ={})
     assert settings == Settings()
     assert settings.backend == "local"
-    assert settings.subscription_dimension == "Client Subscription"
-    assert settings.api_dimension == "API ID"
+    assert settings.telemetry.subscription_dimension == "Client Subscription"
+    assert settings.telemetry.api_dimension == "API ID"
 
 
 def test_secrets_set_values_of_every_type() -> None:
@@ -38,11 +39,11 @@ def test_secrets_set_values_of_every_type() -> None:
         environ={},
     )
     assert settings.backend == "azure"
-    assert settings.data_dir == Path("~/tb").expanduser()
-    assert settings.seed_on_start is False
-    assert settings.limit_for("contoso-prod") == 90_000
-    assert settings.limit_for("anyone-else") == 50_000
-    assert settings.subscription_dimension == "Subscription ID"
+    assert settings.store.data_dir == Path("~/tb").expanduser()
+    assert settings.store.seed_on_start is False
+    assert settings.limits.for_subscription("contoso-prod") == 90_000
+    assert settings.limits.for_subscription("anyone-else") == 50_000
+    assert settings.telemetry.subscription_dimension == "Subscription ID"
 
 
 def test_environment_wins_over_secrets() -> None:
@@ -54,9 +55,9 @@ def test_environment_wins_over_secrets() -> None:
             "TOKENBOARD_SEED_ON_START": "off",
         },
     )
-    assert settings.tokens_per_minute == 2500
-    assert settings.api_dimension == "Api Name"
-    assert settings.seed_on_start is False
+    assert settings.limits.tokens_per_minute == 2500
+    assert settings.telemetry.api_dimension == "Api Name"
+    assert settings.store.seed_on_start is False
 
 
 def test_unrelated_environment_and_secret_keys_are_ignored() -> None:
@@ -68,7 +69,7 @@ def test_unrelated_environment_and_secret_keys_are_ignored() -> None:
 
 
 def test_secret_keys_are_case_insensitive() -> None:
-    assert load_settings({"TOKENS_PER_MINUTE": 7}, environ={}).tokens_per_minute == 7
+    assert load_settings({"TOKENS_PER_MINUTE": 7}, environ={}).limits.tokens_per_minute == 7
 
 
 @pytest.mark.parametrize(
@@ -85,7 +86,7 @@ def test_secret_keys_are_case_insensitive() -> None:
 )
 def test_overrides_parse_from_json_or_pairs(text: str, expected: dict[str, int]) -> None:
     env = {"TOKENBOARD_TOKENS_PER_MINUTE_OVERRIDES": text}
-    assert dict(load_settings({}, environ=env).tokens_per_minute_overrides) == expected
+    assert dict(load_settings({}, environ=env).limits.tokens_per_minute_overrides) == expected
 
 
 @pytest.mark.parametrize(
@@ -126,7 +127,7 @@ def test_azure_without_a_target_names_the_resource_id_key() -> None:
 
 def test_azure_with_a_workspace_id_is_enough() -> None:
     settings = load_settings({"backend": "azure", "workspace_id": "abc-123"}, environ={})
-    assert settings.azure_target == "abc-123"
+    assert settings.azure.target == "abc-123"
 
 
 def test_a_bad_secrets_value_of_the_wrong_kind_names_the_key() -> None:
@@ -137,26 +138,37 @@ def test_a_bad_secrets_value_of_the_wrong_kind_names_the_key() -> None:
 def test_secret_values_stay_out_of_the_repr() -> None:
     settings = Settings(gateway_subscription_key="sk-very-secret")
     assert "sk-very-secret" not in repr(settings)
+    assert settings.gateway.subscription_key.get_secret_value() == "sk-very-secret"
 
 
 def test_dimension_names_carry_every_prelude_slot() -> None:
     queries = EXAMPLE.parent.parent / "queries"
-    for prelude in kql.PRELUDES.values():
+    for prelude in [*kql.PRELUDES.values(), LOCAL_PRELUDE]:
         code = [
             line for line in (queries / prelude).read_text("utf-8").splitlines() if not line.startswith("//")
         ]
         slots = set(re.findall(r"\{\{([a-z_]+)\}\}", "\n".join(code)))
-        assert slots and slots <= set(Settings().dimension_names()), prelude
+        assert slots and slots <= set(Settings().telemetry.names()), prelude
 
 
 # --- .streamlit/secrets.toml.example -----------------------------------------------------
 
 
+def test_secrets_example_is_generated_from_the_model() -> None:
+    assert EXAMPLE.read_text("utf-8") == example_toml(), (
+        "regenerate it: .venv/bin/python -m tokenboard.config > .streamlit/secrets.toml.example"
+    )
+
+
 def test_secrets_example_documents_every_settings_key() -> None:
     documented = tomllib.loads(EXAMPLE.read_text("utf-8"))
-    missing = [key for key in KEYS if key not in documented]
-    assert not missing, f"add to {EXAMPLE.name}: {', '.join(missing)}"
-    assert set(documented) <= set(KEYS), "the example names keys Settings does not have"
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        assert name in documented, f"add to {EXAMPLE.name}: {name}"
+        if isinstance(section, type) and hasattr(section, "model_fields"):
+            missing = set(section.model_fields) - set(documented[name])
+            assert not missing, f"add to [{name}] in {EXAMPLE.name}: {', '.join(sorted(missing))}"
+    assert set(documented) <= set(Settings.model_fields), "the example names keys Settings does not have"
 
 
 def test_secrets_example_shows_the_true_defaults() -> None:
@@ -167,10 +179,12 @@ def test_secrets_example_shows_the_true_defaults() -> None:
 
 def test_secrets_example_explains_environment_overrides() -> None:
     text = EXAMPLE.read_text("utf-8")
-    assert "TOKENBOARD_<KEY>" in text
-    assert "wins over this file" in text
+    assert "TOKENBOARD_<SECTION>__<KEY>" in text
+    assert "wins over" in text
 
 
-def test_every_settings_field_has_an_offline_default() -> None:
-    for field in dataclasses.fields(Settings):
-        assert field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+def test_every_flat_key_of_earlier_versions_still_works() -> None:
+    for flat, path in ALIASES.items():
+        section, key = path.split(".")
+        default = getattr(getattr(Settings(), section), key)
+        assert getattr(getattr(Settings(**{flat: default}), section), key) == default, flat

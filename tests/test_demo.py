@@ -39,8 +39,10 @@ def tables(demo_rows, demo_settings):
     """The seeded rows with the mapped dimensions as plain columns ("" when missing, as KQL's tostring)."""
     metrics, requests = demo_rows.metrics.copy(), demo_rows.requests.copy()
     mdims, rdims = _dims(metrics), _dims(requests)
-    metrics["subscription"] = mdims.map(lambda d: d.get(demo_settings.subscription_dimension, ""))
-    requests["subscription"] = rdims.map(lambda d: d.get(demo_settings.request_subscription_key, ""))
+    metrics["subscription"] = mdims.map(lambda d: d.get(demo_settings.telemetry.subscription_dimension, ""))
+    requests["subscription"] = rdims.map(
+        lambda d: d.get(demo_settings.telemetry.request_subscription_key, "")
+    )
     requests["minute"] = requests["timestamp"].dt.floor("min")
     return metrics, requests
 
@@ -81,16 +83,16 @@ def test_one_store_segment_per_utc_day(seeded_store, demo_end):
 def test_429s_only_in_minutes_where_the_tenant_is_at_its_limit(tables, demo_settings):
     metrics, requests = tables
     admitted = (
-        metrics[metrics["name"] == demo_settings.total_metric]
+        metrics[metrics["name"] == demo_settings.telemetry.total_metric]
         .groupby(["subscription", "timestamp"])["valueSum"]
         .sum()
     )
-    limits = admitted.index.get_level_values(0).map(demo_settings.limit_for).to_numpy()
+    limits = admitted.index.get_level_values(0).map(demo_settings.limits.for_subscription).to_numpy()
     assert (admitted.to_numpy() <= limits).all(), "admitted tokens never pass the limit"
     hits = requests[requests["resultCode"] == "429"].groupby(["subscription", "minute"])["itemCount"].sum()
     assert len(hits) > 50 and hits.index.get_level_values(0).nunique() >= 3
     at_hit = admitted.reindex(hits.index.rename(["subscription", "timestamp"]), fill_value=0.0)
-    hit_limits = at_hit.index.get_level_values(0).map(demo_settings.limit_for).to_numpy()
+    hit_limits = at_hit.index.get_level_values(0).map(demo_settings.limits.for_subscription).to_numpy()
     # No single call is above 15 % of the limit, so a minute that turned calls away has
     # admitted more than 85 % of it.
     assert (at_hit.to_numpy() > 0.85 * hit_limits).all()
@@ -100,7 +102,7 @@ def test_429s_only_in_minutes_where_the_tenant_is_at_its_limit(tables, demo_sett
 def test_admitted_calls_match_successful_requests_minute_by_minute(tables, demo_settings):
     metrics, requests = tables
     calls = (
-        metrics[metrics["name"] == demo_settings.total_metric]
+        metrics[metrics["name"] == demo_settings.telemetry.total_metric]
         .groupby(["subscription", "timestamp"])["valueCount"]
         .sum()
     )
@@ -131,7 +133,7 @@ def test_noise_401_without_subscription_and_500_failures(tables, demo_settings):
     _, requests = tables
     unauthorized = requests[requests["resultCode"] == "401"]
     assert len(unauthorized) > 10
-    assert not _dims(unauthorized).map(lambda d: demo_settings.request_subscription_key in d).any()
+    assert not _dims(unauthorized).map(lambda d: demo_settings.telemetry.request_subscription_key in d).any()
     assert (requests["resultCode"] == "500").sum() > 0
     assert (requests["success"] == (requests["resultCode"].astype(int) < 400)).all()
 
@@ -167,22 +169,24 @@ def test_unknown_metric_names_present_and_not_part_of_total(demo_rows, demo_sett
     names = set(m["name"])
     assert {demo.CACHED_METRIC, demo.REASONING_METRIC} <= names
     wide = m.pivot_table(index=["timestamp", "customDimensions"], columns="name", values="valueSum")
-    total = wide[demo_settings.total_metric]
-    assert (total == wide[demo_settings.prompt_metric] + wide[demo_settings.completion_metric]).all()
+    total = wide[demo_settings.telemetry.total_metric]
+    assert (
+        total == wide[demo_settings.telemetry.prompt_metric] + wide[demo_settings.telemetry.completion_metric]
+    ).all()
     cached = wide[demo.CACHED_METRIC].dropna()
-    assert (cached <= wide.loc[cached.index, demo_settings.prompt_metric]).all()
+    assert (cached <= wide.loc[cached.index, demo_settings.telemetry.prompt_metric]).all()
     reasoning = wide[demo.REASONING_METRIC].dropna()
-    assert (reasoning <= wide.loc[reasoning.index, demo_settings.completion_metric]).all()
+    assert (reasoning <= wide.loc[reasoning.index, demo_settings.telemetry.completion_metric]).all()
 
 
 def test_apim_keys_beside_the_configured_dimensions(demo_rows, demo_settings):
     mdims, rdims = _dims(demo_rows.metrics), _dims(demo_rows.requests)
     for key in ("Region", "Service ID", "Service Name", "Service Type"):
         assert mdims.map(lambda d, k=key: k in d).all()
-    assert mdims.map(lambda d: demo_settings.subscription_dimension in d).all()
-    assert mdims.map(lambda d: demo_settings.api_dimension in d).all()
+    assert mdims.map(lambda d: demo_settings.telemetry.subscription_dimension in d).all()
+    assert mdims.map(lambda d: demo_settings.telemetry.api_dimension in d).all()
     served = demo_rows.requests["resultCode"] != "401"
-    assert rdims[served].map(lambda d: demo_settings.request_api_key in d).all()
+    assert rdims[served].map(lambda d: demo_settings.telemetry.request_api_key in d).all()
     for key in ("Region", "Operation Name", "Service Name"):
         assert rdims.map(lambda d, k=key: k in d).all()
     assert rdims[served].map(lambda d: "Product Name" in d).all()
@@ -190,11 +194,11 @@ def test_apim_keys_beside_the_configured_dimensions(demo_rows, demo_settings):
 
 def test_odd_dimension_values_present(demo_rows, demo_settings):
     mdims = _dims(demo_rows.metrics)
-    subs = set(mdims.map(lambda d: d[demo_settings.subscription_dimension]))
+    subs = set(mdims.map(lambda d: d[demo_settings.telemetry.subscription_dimension]))
     assert {"müller-ağ-東京", 'o\'brien "quoted" team', ""} <= subs
     assert len(subs) == demo.DEFAULT_SUBSCRIPTIONS
     # The legacy API's policy has no Model dimension: the key is missing.
-    assert (~mdims.map(lambda d: demo_settings.model_dimension in d)).any()
+    assert (~mdims.map(lambda d: demo_settings.telemetry.model_dimension in d)).any()
 
 
 def test_dimension_names_follow_settings(tmp_path):
@@ -215,9 +219,10 @@ def test_dimension_names_follow_settings(tmp_path):
     assert rdims.map(lambda d: "Sub" in d).any()
     assert "Tokens Total" in set(_read(store, "customMetrics")["name"])
     # And the queries, bound with the same settings, find them.
-    frame = LocalBackend(settings, store).run(
-        "dimension_values", {"start_time": END - timedelta(hours=6), "end_time": END}
-    )
+    backend = LocalBackend(settings, store)
+    frame = backend.run_query(
+        backend.bind("dimension_values", {"start_time": END - timedelta(hours=6), "end_time": END})
+    ).frame
     assert "contoso-prod" in set(frame["subscription"]) and frame["tokens"].sum() > 0
 
 
@@ -225,7 +230,7 @@ def test_limits_come_from_settings(tmp_path):
     settings = Settings(data_dir=tmp_path / "l", tokens_per_minute_overrides={"contoso-prod": 4000})
     store, _ = _small(tmp_path, "l", settings, days=0.5)
     m = _read(store, "customMetrics")
-    m = m[m["name"] == settings.total_metric]
+    m = m[m["name"] == settings.telemetry.total_metric]
     contoso = m[_dims(m).map(lambda d: d["Client Subscription"] == "contoso-prod")]
     per_minute = contoso.groupby("timestamp")["valueSum"].sum()
     assert per_minute.max() <= 4000 and per_minute.max() > 3000

@@ -57,7 +57,7 @@ def portal_metrics(tmp_path: Path) -> Path:
 
 
 def _pivot(backend: LocalBackend) -> dict[tuple[str, str, str], tuple[float, int]]:
-    frame = backend.run("usage_pivot", WINDOW)
+    frame = backend.run_query(backend.bind("usage_pivot", WINDOW)).frame
     return {(r.subscription, r.api, r.metric): (r.tokens, r.calls) for r in frame.itertuples()}
 
 
@@ -97,7 +97,7 @@ def test_imported_totals_match_pandas_over_the_same_file(
     importer.import_csv(portal_metrics, "customMetrics", store)
     source = pd.read_csv(portal_metrics, encoding="utf-8-sig")
     expected = source.groupby("name")["valueSum"].sum().to_dict()
-    frame = local_backend.run("usage_pivot", WINDOW)
+    frame = local_backend.run_query(local_backend.bind("usage_pivot", WINDOW)).frame
     assert frame.groupby("metric")["tokens"].sum().to_dict() == expected
     assert frame["calls"].sum() == source["valueCount"].sum()
 
@@ -280,7 +280,7 @@ def test_a_requests_export_counts_limit_hits_with_item_count(
     ]
     result = importer.import_csv(_write_csv(tmp_path / "requests.csv", header, rows), "requests", store)
     assert result.rows == 4 and not result.bad_rows
-    hits = local_backend.run("limit_hits", WINDOW).set_index("subscription")
+    hits = local_backend.run_query(local_backend.bind("limit_hits", WINDOW)).frame.set_index("subscription")
     assert hits.loc["contoso-prod", "requests"] == 7
     assert hits.loc["contoso-prod", "rate_limited"] == 2
     assert hits.loc["", "quota_exceeded"] == 1

@@ -207,9 +207,13 @@ def test_configured_dimension_names_and_filter_values_bind_safely(
         store.append("customMetrics", rows)
         backend = LocalBackend(config, store)
         window = {"start_time": start, "end_time": start + timedelta(hours=1)}
-        everything = backend.run("call_counts", window)
-        chosen = backend.run("call_counts", {**window, "subscriptions": [subscription]})
-        nobody = backend.run("call_counts", {**window, "subscriptions": ["\0not-a-subscription\0"]})
+        everything = backend.run_query(backend.bind("call_counts", window)).frame
+        chosen = backend.run_query(
+            backend.bind("call_counts", {**window, "subscriptions": [subscription]})
+        ).frame
+        nobody = backend.run_query(
+            backend.bind("call_counts", {**window, "subscriptions": ["\0not-a-subscription\0"]})
+        ).frame
     expected = {subscription: 2} if other != subscription else {subscription: 3}
     if other != subscription:
         expected[other] = 1

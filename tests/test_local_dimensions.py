@@ -67,8 +67,10 @@ def test_distinct_value_path_equals_per_row_prelude(
 ) -> None:
     params = {"start_time": END - timedelta(hours=3), "end_time": END}
     params = {k: v for k, v in params.items() if k in {p.name for p in kql.get_query(name).params}}
-    fast = LocalBackend(settings, odd_store).run(name, params)
+    fast_backend = LocalBackend(settings, odd_store)
+    fast = fast_backend.run_query(fast_backend.bind(name, params)).frame
     monkeypatch.setattr(local, "DISTINCT_LIMIT", 0)  # every table falls back to per-row extraction
-    per_row = LocalBackend(settings, odd_store).run(name, params)
+    per_row_backend = LocalBackend(settings, odd_store)
+    per_row = per_row_backend.run_query(per_row_backend.bind(name, params)).frame
     assert not fast.empty or name == "throttled_minutes"
     pd.testing.assert_frame_equal(fast, per_row)

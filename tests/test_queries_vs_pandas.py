@@ -75,13 +75,13 @@ def data(demo_rows, demo_settings) -> dict[str, pd.DataFrame]:
     metrics, requests = demo_rows.metrics.copy(), demo_rows.requests.copy()
     mdims = metrics["customDimensions"].map(json.loads)
     rdims = requests["customDimensions"].map(json.loads)
-    metrics["subscription"] = mdims.map(lambda d: d.get(s.subscription_dimension, ""))
-    metrics["api"] = mdims.map(lambda d: d.get(s.api_dimension, ""))
-    metrics["model"] = mdims.map(lambda d: d.get(s.model_dimension, ""))
-    requests["subscription"] = rdims.map(lambda d: d.get(s.request_subscription_key, ""))
-    requests["api"] = rdims.map(lambda d: d.get(s.request_api_key, ""))
-    return {"metrics": metrics, "requests": requests, "total": s.total_metric,
-            "prompt": s.prompt_metric, "completion": s.completion_metric}  # fmt: skip
+    metrics["subscription"] = mdims.map(lambda d: d.get(s.telemetry.subscription_dimension, ""))
+    metrics["api"] = mdims.map(lambda d: d.get(s.telemetry.api_dimension, ""))
+    metrics["model"] = mdims.map(lambda d: d.get(s.telemetry.model_dimension, ""))
+    requests["subscription"] = rdims.map(lambda d: d.get(s.telemetry.request_subscription_key, ""))
+    requests["api"] = rdims.map(lambda d: d.get(s.telemetry.request_api_key, ""))
+    return {"metrics": metrics, "requests": requests, "total": s.telemetry.total_metric,
+            "prompt": s.telemetry.prompt_metric, "completion": s.telemetry.completion_metric}  # fmt: skip
 
 
 def _scoped(frame: pd.DataFrame, v: dict[str, Any], models: bool = True) -> pd.DataFrame:
@@ -408,7 +408,7 @@ def test_throttled_minutes_show_tokens_at_the_limit(seeded_backend, demo_setting
     frame, _ = _run(seeded_backend, "throttled_minutes", _window(demo_end, timedelta(days=3)))
     rate = frame[(frame["rate_limited"] > 0) & (frame["quota_exceeded"] == 0)]
     assert len(rate) > 50
-    limits = rate["subscription"].map(demo_settings.limit_for)
+    limits = rate["subscription"].map(demo_settings.limits.for_subscription)
     assert ((rate["tokens"] > 0.85 * limits) & (rate["tokens"] <= limits)).all()
     quota = frame[frame["quota_exceeded"] > 0]
     assert set(quota["subscription"]) == {demo.QUOTA_TENANT}

@@ -25,10 +25,12 @@ import pytest
 
 from tokenboard import kql
 from tokenboard import store as store_module
-from tokenboard.backends.base import BackendError
+from tokenboard.appinsights import SCHEMAS
+from tokenboard.appinsights import table as conform
+from tokenboard.backends import StoreReadError
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import Settings
-from tokenboard.store import SCHEMAS, Store, StoreError, conform
+from tokenboard.store import Store, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_ROWS = 40
@@ -37,7 +39,7 @@ PIVOT_WINDOW = {
     "end_time": datetime(2026, 11, 25, tzinfo=UTC),
 }
 COUNT_BY_BATCH = kql.BoundQuery(
-    "count_by_batch", "customMetrics | summarize n = count(), s = sum(valueSum) by name"
+    "count_by_batch", body="customMetrics | summarize n = count(), s = sum(valueSum) by name"
 )
 
 # A writer process: appends `batches` batches of BATCH_ROWS rows, each batch one `name`.
@@ -103,7 +105,7 @@ def _read_until_done(
             try:
                 mine.append(backend.run_query(COUNT_BY_BATCH).frame)
                 # The same through a query file and the dimension prelude.
-                pivot = backend.run("usage_pivot", PIVOT_WINDOW)
+                pivot = backend.run_query(backend.bind("usage_pivot", PIVOT_WINDOW)).frame
                 assert set(pivot["subscription"]) <= {"müller-ağ-東京"} and set(pivot["api"]) <= {""}
                 mine.append(pivot.rename(columns={"metric": "name", "calls": "n", "tokens": "s"}))
             except BaseException as exc:  # the assertion below reports whatever a reader met
@@ -232,7 +234,7 @@ def test_files_a_crashed_writer_left_behind_are_ignored(store: Store, local_back
 def test_a_damaged_segment_is_a_worded_backend_error(store: Store, local_backend: LocalBackend) -> None:
     segment = store.append("customMetrics", _metric_rows(3))
     (store.table_dir("customMetrics") / segment.file).write_bytes(b"not parquet at all")
-    with pytest.raises(BackendError, match="Reading the local store failed"):
+    with pytest.raises(StoreReadError, match="Reading the local store failed"):
         local_backend.run_query(COUNT_BY_BATCH)
 
 

@@ -12,27 +12,22 @@ import argparse
 import dataclasses
 import importlib
 import json
-import math
 import os
 import sys
-import tomllib
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from tokenboard import kql
-from tokenboard.config import ConfigError, Settings, load_settings
+from tokenboard import export, kql
+from tokenboard.config import SECRETS_FILES, ConfigError, Settings
+from tokenboard.settings import load_settings
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from tokenboard.backends import Backend
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROG = "python -m tokenboard"
 NAME = "tokenboard"
-# Where Streamlit looks for secrets, lowest precedence first; the CLI reads the same files
-# so a cron job in the project directory sees the configuration the dashboard sees.
-SECRETS_FILES = (Path("~/.streamlit/secrets.toml"), Path(".streamlit/secrets.toml"))
 
 
 class CliError(Exception):
@@ -187,13 +182,13 @@ def cmd_queries(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     params = parse_params(args.param)
     check_params(kql.get_query(args.name), params)  # bad input fails before any backend starts
-    settings = _settings(args.data_dir)
-    backend = _backend(settings)
+    backend = _backend(_settings(args.data_dir))
     result = backend.run_query(backend.bind(args.name, params))
     for warning in result.warnings:
         _warn(warning)
-    _warn_if_empty_store(settings)
-    _write_bytes(to_csv(result.frame) if args.format == "csv" else to_json(result.frame))
+    if backend.store is not None and backend.store.is_empty():
+        _warn(f"the local store in {backend.store.data_dir} is empty (fill it: {PROG} seed)")
+    _write_bytes(export.to_csv(result.frame) if args.format == "csv" else export.to_json(result.frame))
     return EXIT_OK
 
 
@@ -202,7 +197,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     end = kql.parse_value("datetime", args.end) if args.end else None
     settings = _settings(args.data_dir)
-    store = Store(settings.data_dir)
+    store = Store(settings.store.data_dir)
     if not store.is_empty():
         if not args.force:
             raise CliError(
@@ -225,7 +220,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from tokenboard.store import Store
 
     settings = _settings(args.data_dir)
-    store = Store(settings.data_dir)
+    store = Store(settings.store.data_dir)
     try:
         result = importer.import_csv(
             args.file, args.table, None if args.dry_run else store, rejects=args.rejects
@@ -258,7 +253,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.name not in reports.REPORTS:
         raise CliError(f"unknown report '{args.name}' (known: {', '.join(sorted(reports.REPORTS))})")
-    export = _optional_module("tokenboard.export", "report export")
     params = parse_params(args.param)
     for query_name in getattr(reports.REPORTS[args.name], "queries", ()):
         for param in kql.get_query(query_name).params:
@@ -278,25 +272,13 @@ def _run_gateway(argv: list[str]) -> int:
 # --- settings, backend, parameters ----------------------------------------------------
 
 
-def load_cli_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Settings as the dashboard sees them: secrets files, then ``TOKENBOARD_*`` variables."""
-    secrets: dict[str, Any] = {}
-    for path in SECRETS_FILES:
-        path = path.expanduser()
-        if path.is_file():
-            try:
-                secrets.update(tomllib.loads(path.read_text("utf-8")))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise CliError(f"{path} is not valid TOML: {exc}") from None
-    return load_settings(secrets=secrets, environ=os.environ if environ is None else environ)
-
-
 def _settings(data_dir: Path | None) -> Settings:
-    settings = load_cli_settings()
-    return dataclasses.replace(settings, data_dir=data_dir) if data_dir is not None else settings
+    """Settings as the dashboard sees them (secrets files, then ``TOKENBOARD_*`` variables)."""
+    settings = load_settings(files=SECRETS_FILES)
+    return settings.replace(data_dir=data_dir) if data_dir is not None else settings
 
 
-def _backend(settings: Settings):
+def _backend(settings: Settings) -> Backend:
     from tokenboard.backends import make_backend
 
     return make_backend(settings)
@@ -343,15 +325,6 @@ def check_value(param: kql.Param, text: str) -> None:
         raise CliError(f"--param {param.name}: {exc}" + (f" ({hint})" if hint else "")) from None
 
 
-def _warn_if_empty_store(settings: Settings) -> None:
-    if settings.backend != "local":
-        return
-    from tokenboard.store import Store
-
-    if Store(settings.data_dir).is_empty():
-        _warn(f"the local store in {settings.data_dir} is empty (fill it: {PROG} seed)")
-
-
 def _optional_module(name: str, what: str) -> Any:
     """Import a part written separately; a missing one is a clear message, not a traceback."""
     try:
@@ -371,91 +344,6 @@ def _is_runtime_failure(exc: Exception) -> bool:
 
 
 # --- output -----------------------------------------------------------------------------
-
-
-def to_csv(frame: pd.DataFrame) -> bytes:
-    """UTF-8 CSV; times as ISO 8601 UTC with ``Z``, lists and objects as JSON text."""
-    return _text_frame(frame, json_cells=True).to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def to_json(frame: pd.DataFrame) -> bytes:
-    """A JSON array of records, one per line; missing numbers and times are null."""
-    text = _text_frame(frame, json_cells=False)
-    records = [
-        json.dumps({k: _json_safe(v) for k, v in zip(text.columns, row, strict=True)}, ensure_ascii=False)
-        for row in text.itertuples(index=False, name=None)
-    ]
-    return ("[\n" + ",\n".join(records) + ("\n" if records else "") + "]\n").encode("utf-8")
-
-
-def _text_frame(frame: pd.DataFrame, json_cells: bool) -> pd.DataFrame:
-    import pandas as pd
-
-    out = {}
-    for column in frame.columns:
-        series = frame[column]
-        if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(series):
-            out[column] = _iso_utc(series)
-        elif pd.api.types.is_timedelta64_dtype(series):
-            out[column] = series.map(lambda v: None if pd.isna(v) else timespan_text(v.to_pytimedelta()))
-        elif series.dtype == object and json_cells:
-            out[column] = series.map(_json_cell)
-        else:
-            out[column] = series
-    return pd.DataFrame(out, index=frame.index)
-
-
-def _iso_utc(series: pd.Series) -> pd.Series:
-    if series.dt.tz is None:
-        series = series.dt.tz_localize("UTC")
-    series = series.dt.tz_convert("UTC")
-    whole = (series.dropna().dt.microsecond == 0).all() and (series.dropna().dt.nanosecond == 0).all()
-    pattern = "%Y-%m-%dT%H:%M:%SZ" if whole else "%Y-%m-%dT%H:%M:%S.%fZ"
-    return series.dt.strftime(pattern).astype(object).where(series.notna(), None)
-
-
-def timespan_text(value: timedelta) -> str:
-    """A timespan as Kusto writes it: ``[-][d.]hh:mm:ss[.fffffff]``."""
-    sign = "-" if value < timedelta(0) else ""
-    micros = abs(value) // timedelta(microseconds=1)
-    seconds, micros = divmod(micros, 1_000_000)
-    days, seconds = divmod(seconds, 86_400)
-    text = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    if days:
-        text = f"{days}.{text}"
-    if micros:
-        text += f".{micros * 10:07d}"
-    return sign + text
-
-
-def _json_cell(value: Any) -> Any:
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return value
-
-
-def _json_safe(value: Any) -> Any:
-    """Plain JSON values: NaN, infinities and pandas' missing markers become null."""
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if hasattr(value, "item"):  # numpy scalars
-        return _json_safe(value.item())
-    if isinstance(value, int):
-        return value
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
 
 
 def _write_bytes(payload: bytes) -> None:

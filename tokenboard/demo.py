@@ -23,7 +23,6 @@ Everything is vectorised with numpy and written as one store segment per UTC day
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,13 +30,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
+from tokenboard import appinsights
+from tokenboard.appinsights import CACHED_METRIC, REASONING_METRIC
 from tokenboard.config import Settings
 from tokenboard.store import Store
-
-# Metric names newer policy versions emit beside Total/Prompt/Completion. They overlap
-# Prompt and Completion, so they are never part of Total.
-CACHED_METRIC = "Prompt Cached Tokens"
-REASONING_METRIC = "Completion Reasoning Tokens"
 
 DEFAULT_SUBSCRIPTIONS = 24
 ANONYMOUS = ""  # an API open without a subscription: the dimension value is empty
@@ -104,12 +100,7 @@ TIMEZONES = (-8.0, -5.0, 0.0, 1.0, 1.0, 2.0, 5.5, 9.0)
 PRODUCTS = ("ai-gold", "ai-silver", "ai-trial")
 
 # What APIM puts beside the team's own dimensions; the dashboard must ignore them.
-APIM_METRIC_KEYS = {
-    "Region": "West Europe",
-    "Service ID": "apim-tokenboard-demo",
-    "Service Name": "apim-tokenboard-demo.azure-api.net",
-    "Service Type": "API Management",
-}
+APIM_KEYS = appinsights.apim_keys("West Europe", "apim-tokenboard-demo", "apim-tokenboard-demo.azure-api.net")
 ROLE_NAME = "apim-tokenboard-demo West Europe"
 GATEWAY_URL = "https://apim-tokenboard-demo.azure-api.net"
 
@@ -238,7 +229,7 @@ def _tenants(settings: Settings, seed: int, count: int) -> _Tenants:
     combo_tenant, combo_api, combo_model, weights = [], [], [], []
     for t, name in enumerate(names):
         rng = np.random.default_rng([seed, 1, t])
-        limit = settings.limit_for(name)
+        limit = settings.limits.for_subscription(name)
         tier = _tier(t, name)
         if tier == 0:  # heavy: peaks at 30-55 % of its limit, so a 2-4.5x burst crosses it
             peak = rng.uniform(4, 10)
@@ -273,7 +264,7 @@ def _tenants(settings: Settings, seed: int, count: int) -> _Tenants:
     tiers = [_tier(t, name) for t, name in enumerate(names)]
     return _Tenants(
         names=names,
-        limit=np.array([settings.limit_for(name) for name in names], dtype=np.float64),
+        limit=np.array([settings.limits.for_subscription(name) for name in names], dtype=np.float64),
         peak_calls=np.array(columns["peak"]),
         tokens_per_call=np.array(columns["per_call"]),
         tz=np.array(columns["tz"]),
@@ -428,9 +419,9 @@ def _metric_rows(
     ops = pa.array([APIS[a].id for a in tenants.combo_api])
     parts = []
     for name, values, keep in (
-        (settings.total_metric, total, None),
-        (settings.prompt_metric, prompt, None),
-        (settings.completion_metric, completion, None),
+        (settings.telemetry.total_metric, total, None),
+        (settings.telemetry.prompt_metric, prompt, None),
+        (settings.telemetry.completion_metric, completion, None),
         (CACHED_METRIC, cached, cached > 0),
         (REASONING_METRIC, reasoning, reasoning > 0),
     ):
@@ -451,7 +442,8 @@ def _metric_rows(
         group_combo = c[starts]
         stamp = (minutes[m[starts]] * 60_000_000).astype("datetime64[us]")
         parts.append(
-            pa.table(
+            appinsights.table(
+                "customMetrics",
                 {
                     "timestamp": pa.array(stamp, pa.timestamp("us")),
                     "name": pa.array([name] * starts.size),
@@ -465,24 +457,19 @@ def _metric_rows(
                     "operation_Name": ops.take(group_combo),
                     "cloud_RoleName": pa.array([ROLE_NAME] * starts.size),
                     "itemCount": np.ones(starts.size, dtype=np.int32),
-                }
+                },
             )
         )
     if not parts:
-        return pa.table({"timestamp": pa.array([], pa.timestamp("us"))})
+        return appinsights.table("customMetrics", [])
     return pa.concat_tables(parts).sort_by([("timestamp", "ascending")])
 
 
 def _metric_dimensions(settings: Settings, tenants: _Tenants, c: int) -> str:
     api = APIS[tenants.combo_api[c]]
-    dims = {
-        settings.subscription_dimension: tenants.names[tenants.combo_tenant[c]],
-        settings.api_dimension: api.id,
-    }
-    if api.emits_model:
-        dims[settings.model_dimension] = tenants.combo_model[c]
-    dims.update(APIM_METRIC_KEYS)
-    return _json(dims)
+    subscription = tenants.names[tenants.combo_tenant[c]]
+    model = tenants.combo_model[c] if api.emits_model else None
+    return appinsights.metric_dimensions(settings.telemetry, subscription, api.id, model, APIM_KEYS)
 
 
 def _request_rows(
@@ -537,7 +524,8 @@ def _request_rows(
     codes = np.concatenate([code[keep], np.full(n_401, 401, dtype=np.int16)])
     all_api = np.concatenate([api[keep], bad_api])
     ids = rng.integers(0, 2**63 - 1, codes.size, dtype=np.int64)
-    table = pa.table(
+    table = appinsights.table(
+        "requests",
         {
             "timestamp": pa.array(stamps, pa.timestamp("us")),
             "id": pa.array(ids).cast(pa.string()),
@@ -550,7 +538,7 @@ def _request_rows(
             "operation_Name": api_ops.take(all_api),
             "cloud_RoleName": pa.array([ROLE_NAME] * codes.size),
             "itemCount": np.concatenate([item_count[keep], np.ones(n_401, dtype=np.int32)]),
-        }
+        },
     )
     return table.sort_by([("timestamp", "ascending")])
 
@@ -562,24 +550,14 @@ def _request_dimensions(settings: Settings, tenants: _Tenants | None, c: int) ->
     else:
         t = tenants.combo_tenant[c]
         api, name, product = APIS[tenants.combo_api[c]], tenants.names[t], tenants.product[t]
-    dims: dict[str, str] = {}
-    if name:
-        dims[settings.request_subscription_key] = name
-    dims[settings.request_api_key] = api.id
-    dims["Operation Name"] = api.operation
+    extra = {"Operation Name": api.operation}
     if product:
-        dims["Product Name"] = product
-    dims["Region"] = APIM_METRIC_KEYS["Region"]
-    dims["Service Name"] = APIM_METRIC_KEYS["Service Name"]
-    dims["API Revision"] = "1"
-    return _json(dims)
+        extra["Product Name"] = product
+    extra |= {"Region": APIM_KEYS["Region"], "Service Name": APIM_KEYS["Service Name"], "API Revision": "1"}
+    return appinsights.request_dimensions(settings.telemetry, name, api.id, extra)
 
 
 # --- time and scale -------------------------------------------------------------------
-
-
-def _json(value: dict) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _floor_minute(moment: datetime) -> datetime:

@@ -25,7 +25,10 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 
-from tokenboard.store import SCHEMAS, Store, conform
+from tokenboard import appinsights
+from tokenboard.appinsights import SCHEMAS
+from tokenboard.config import parse_bool
+from tokenboard.store import Store
 
 MAX_REPORTED = 20  # bad rows listed one by one; the rest are counted
 BATCH_ROWS = 50_000  # rows held as Python objects before they become an Arrow batch
@@ -136,7 +139,7 @@ def _read(handle: TextIO, table: str, path: Path) -> tuple[ImportResult, list[pa
                 result.bad_rows.append(BadRow(line, str(exc), tuple(fields)))
                 continue
             if len(pending) >= BATCH_ROWS:
-                batches.append(conform(table, pending))
+                batches.append(appinsights.table(table, pending))
                 pending = []
     except UnicodeDecodeError:
         raise ImportFileError(
@@ -146,7 +149,7 @@ def _read(handle: TextIO, table: str, path: Path) -> tuple[ImportResult, list[pa
     except csv.Error as exc:
         raise ImportFileError(f"{path}:{reader.line_num}: not a readable CSV: {exc}") from None
     if pending:
-        batches.append(conform(table, pending))
+        batches.append(appinsights.table(table, pending))
     result.rows = sum(b.num_rows for b in batches)
     return result, batches, header
 
@@ -206,40 +209,36 @@ def _metric_row(raw: dict[str, str]) -> dict[str, Any]:
         value_sum = value
     if value_sum is None:
         raise RowError("valueSum is empty")
-    return {
-        "timestamp": _timestamp(raw),
-        "name": _text(raw, "name", required=True),
-        "value": value if value is not None else value_sum,
-        "valueSum": value_sum,
-        "valueCount": _count(raw, "valueCount"),
-        "valueMin": _number(raw, "valueMin"),
-        "valueMax": _number(raw, "valueMax"),
-        "valueStdDev": _number(raw, "valueStdDev"),
-        "customDimensions": _dimensions(raw),
-        "operation_Name": _text(raw, "operation_Name"),
-        "cloud_RoleName": _text(raw, "cloud_RoleName"),
-        "itemCount": _count(raw, "itemCount"),
-    }
+    return appinsights.metric_row(
+        timestamp=_timestamp(raw),
+        name=_text(raw, "name", required=True) or "",
+        value=value,
+        value_sum=value_sum,
+        value_count=_count(raw, "valueCount"),
+        value_min=_number(raw, "valueMin"),
+        value_max=_number(raw, "valueMax"),
+        value_stddev=_number(raw, "valueStdDev"),
+        dimensions=_dimensions(raw),
+        operation=_text(raw, "operation_Name"),
+        role=_text(raw, "cloud_RoleName"),
+        item_count=_count(raw, "itemCount"),
+    )
 
 
 def _request_row(raw: dict[str, str]) -> dict[str, Any]:
-    code = _text(raw, "resultCode", required=True)
-    success = _bool(raw, "success")
-    if success is None:  # App Insights marks a request failed from status 400 on
-        success = not (code.isdigit() and int(code) >= 400)
-    return {
-        "timestamp": _timestamp(raw),
-        "id": _text(raw, "id"),
-        "name": _text(raw, "name"),
-        "url": _text(raw, "url"),
-        "resultCode": code,
-        "success": success,
-        "duration": _number(raw, "duration"),
-        "customDimensions": _dimensions(raw),
-        "operation_Name": _text(raw, "operation_Name"),
-        "cloud_RoleName": _text(raw, "cloud_RoleName"),
-        "itemCount": _count(raw, "itemCount"),
-    }
+    return appinsights.request_row(
+        timestamp=_timestamp(raw),
+        id=_text(raw, "id"),
+        name=_text(raw, "name"),
+        url=_text(raw, "url"),
+        result_code=_text(raw, "resultCode", required=True) or "",
+        success=_bool(raw, "success"),  # empty: failed from status 400 on, as App Insights does
+        duration_ms=_number(raw, "duration"),
+        dimensions=_dimensions(raw),
+        operation=_text(raw, "operation_Name"),
+        role=_text(raw, "cloud_RoleName"),
+        item_count=_count(raw, "itemCount"),
+    )
 
 
 # --- values -------------------------------------------------------------------------------
@@ -311,14 +310,13 @@ def _count(raw: dict[str, str], key: str) -> int:
 
 
 def _bool(raw: dict[str, str], key: str) -> bool | None:
-    text = raw.get(key, "").strip().lower()
+    text = raw.get(key, "").strip()
     if not text:
         return None
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise RowError(f"{key} '{raw[key].strip()}' is not true or false")
+    try:
+        return parse_bool(text)
+    except ValueError:
+        raise RowError(f"{key} '{text}' is not true or false") from None
 
 
 def _dimensions(raw: dict[str, str]) -> str:
@@ -332,7 +330,7 @@ def _dimensions(raw: dict[str, str]) -> str:
         raise RowError(f"customDimensions is not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(value, dict):
         raise RowError('customDimensions must be a JSON object like {"API ID": "chat"}')
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return appinsights.dimensions_json(value)
 
 
 def _write_rejects(path: Path, header: list[str], bad_rows: list[BadRow]) -> None:

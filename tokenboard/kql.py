@@ -26,10 +26,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tokenboard.config import parse_bool
+
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
-# Shared preludes by data source; "local" is what the embedded store runs in place of
-# "app_insights" (tokenboard/backends/local.py says why).
-PRELUDES = {"app_insights": "_tables.kql", "workspace": "_tables_workspace.kql", "local": "_tables_local.kql"}
+# The shared preludes, by the tables they read: classic Application Insights or a workspace.
+PRELUDES = {"app_insights": "_tables.kql", "workspace": "_tables_workspace.kql"}
 TYPES = ("string", "long", "real", "bool", "datetime", "timespan", "dynamic")
 
 _PARAM_LINE = re.compile(
@@ -77,15 +78,21 @@ class QueryFile:
 
 @dataclass(frozen=True)
 class BoundQuery:
-    """A query with every parameter resolved: the exact text that runs, and its values."""
+    """A query with every parameter resolved, kept in the parts its text is made of.
+
+    ``text`` is what runs and what the user sees: the shared table prelude, one ``let`` per
+    parameter, the body. A backend that runs the prelude differently swaps that part.
+    """
 
     name: str
-    text: str
+    body: str
+    prelude: str = ""
+    lets: str = ""
     values: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def cache_key(self) -> tuple:
-        return (self.text,)
+    def text(self) -> str:
+        return self.prelude + self.lets + self.body
 
 
 def parse_query_file(text: str, name: str, path: Path | None = None) -> QueryFile:
@@ -133,20 +140,20 @@ def get_query(name: str, directory: Path = QUERIES_DIR) -> QueryFile:
 
 
 @cache
-def _prelude_template(kind: str, directory: Path = QUERIES_DIR) -> str:
-    text = (directory / PRELUDES[kind]).read_text("utf-8")
+def _prelude_template(file: str, directory: Path = QUERIES_DIR) -> str:
+    text = (directory / file).read_text("utf-8")
     return "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
 
 
-def render_prelude(names: Mapping[str, str], kind: str = "app_insights") -> str:
-    """The shared prelude with each ``{{slot}}`` filled by an escaped string literal."""
+def render_prelude(names: Mapping[str, str], file: str = PRELUDES["app_insights"]) -> str:
+    """A prelude file (e.g. ``_tables.kql``) with each ``{{slot}}`` filled by an escaped string literal."""
 
     def fill(match: re.Match[str]) -> str:
         if match[1] not in names:
             raise QueryError(f"prelude slot {{{{{match[1]}}}}} has no configured value")
         return string_literal(str(names[match[1]]))
 
-    return _SLOT.sub(fill, _prelude_template(kind)).strip() + "\n"
+    return _SLOT.sub(fill, _prelude_template(file)).strip() + "\n"
 
 
 # --- literals -------------------------------------------------------------------------
@@ -241,11 +248,7 @@ def parse_value(ptype: str, text: str, now: datetime | None = None) -> Any:
         if ptype == "real":
             return float(text)
         if ptype == "bool":
-            if text.lower() in ("true", "1", "yes"):
-                return True
-            if text.lower() in ("false", "0", "no"):
-                return False
-            raise ValueError(text)
+            return parse_bool(text)
         if ptype == "datetime":
             now = now or datetime.now(UTC)
             if text == "now()":
@@ -327,11 +330,11 @@ def bind(
     query: QueryFile,
     params: Mapping[str, Any] | None = None,
     names: Mapping[str, str] | None = None,
-    prelude: str = "app_insights",
+    prelude: str = PRELUDES["app_insights"],
     now: datetime | None = None,
 ) -> BoundQuery:
-    """The full KQL text for a query: table prelude, one ``let`` per parameter, body."""
+    """A query's parts: the table prelude (with ``names``), one ``let`` per parameter, its body."""
     values = resolve(query, params or {}, now)
     lets = "".join(f"let {p.name} = {literal(p.type, values[p.name])};\n" for p in query.params)
-    text = (render_prelude(names, prelude) if names is not None else "") + lets + query.body
-    return BoundQuery(name=query.name, text=text, values=values)
+    rendered = render_prelude(names, prelude) if names is not None else ""
+    return BoundQuery(name=query.name, body=query.body, prelude=rendered, lets=lets, values=values)

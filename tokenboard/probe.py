@@ -10,8 +10,6 @@ error messages never hold it.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import ssl
@@ -25,7 +23,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import plotly.graph_objects as go
+import pandas as pd
+
+from tokenboard.export import to_csv
 
 LIMIT_STATUSES = (429, 403)
 CSV_COLUMNS = (
@@ -225,35 +225,11 @@ def summarize(results: list[ProbeResult]) -> BurstSummary:
 
 def results_csv(results: list[ProbeResult]) -> bytes:
     """The run as CSV: numbers and errors only (no key, no headers, no replies)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in sorted(results, key=lambda r: r.index):
-        row = {c: getattr(r, c) for c in CSV_COLUMNS}
-        row["started_at"] = r.started_at.isoformat()
-        row["latency_ms"] = f"{r.latency_ms:.1f}"
-        writer.writerow("" if row[c] is None else row[c] for c in CSV_COLUMNS)
-    return buffer.getvalue().encode("utf-8")
-
-
-def burst_figure(results: list[ProbeResult]) -> go.Figure:
-    """Remaining tokens per request (line) and each request's status (coloured markers)."""
     ordered = sorted(results, key=lambda r: r.index)
-    colours = {200: "#2ca02c", 429: "#d62728", 403: "#9467bd"}
-    figure = go.Figure()
-    figure.add_scatter(
-        x=[r.index + 1 for r in ordered],
-        y=[r.remaining_tokens for r in ordered],
-        mode="lines+markers",
-        name="remaining tokens",
-        marker={"color": [colours.get(r.status or 0, "#7f7f7f") for r in ordered], "size": 9},
-        text=[str(r.status) if r.status else "no answer" for r in ordered],
-        hovertemplate="request %{x}<br>remaining %{y}<br>status %{text}<extra></extra>",
-    )
-    figure.update_layout(
-        xaxis_title="request", yaxis_title="remaining tokens", height=360, margin={"t": 30, "b": 40}
-    )
-    return figure
+    frame = pd.DataFrame({c: pd.Series([getattr(r, c) for r in ordered], dtype=object) for c in CSV_COLUMNS})
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
+    frame["latency_ms"] = frame["latency_ms"].astype("float64").round(1)
+    return to_csv(frame)
 
 
 def describe_error(exc: Exception, request: ProbeRequest) -> str:

@@ -86,9 +86,9 @@ def _wide_metrics(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Long rows (keys, metric, tokens, calls) -> one row per key with a column per metric."""
     standard = {
-        settings.total_metric: "total_tokens",
-        settings.prompt_metric: "prompt_tokens",
-        settings.completion_metric: "completion_tokens",
+        settings.telemetry.total_metric: "total_tokens",
+        settings.telemetry.prompt_metric: "prompt_tokens",
+        settings.telemetry.completion_metric: "completion_tokens",
     }
     names = {}
     for metric in frame["metric"].unique():
@@ -101,7 +101,7 @@ def _wide_metrics(
         index=keys, columns="column", values="tokens", aggfunc="sum", fill_value=0.0
     )
     wide.columns = [str(c) for c in wide.columns]
-    calls = frame[frame["metric"] == settings.total_metric].groupby(keys)["calls"].sum()
+    calls = frame[frame["metric"] == settings.telemetry.total_metric].groupby(keys)["calls"].sum()
     wide = wide.reindex(columns=[c for c in fixed if c != "calls"] + extras, fill_value=0.0)
     wide["calls"] = calls.reindex(wide.index).fillna(0).astype("int64")
     return wide.reset_index(), extras
@@ -169,7 +169,9 @@ def _throttling_summary(
     data["peak_minute_tokens"] = data["peak_minute_tokens"].fillna(0.0)
     hits_total = data["rate_limited_429"] + data["quota_exceeded_403"]
     data["limit_hit_rate"] = (hits_total / data["requests"].where(data["requests"] > 0)).fillna(0.0)
-    data["tokens_per_minute_limit"] = data["subscription"].map(settings.limit_for).astype("int64")
+    data["tokens_per_minute_limit"] = (
+        data["subscription"].map(settings.limits.for_subscription).astype("int64")
+    )
     data["peak_share_of_limit"] = data["peak_minute_tokens"] / data["tokens_per_minute_limit"]
     for name, value in _period(values).items():
         data[name] = value

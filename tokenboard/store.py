@@ -24,42 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-# Column names and types of the classic Application Insights schema (domain.md).
-SCHEMAS: dict[str, pa.Schema] = {
-    "customMetrics": pa.schema(
-        [
-            ("timestamp", pa.timestamp("us")),
-            ("name", pa.string()),
-            ("value", pa.float64()),
-            ("valueSum", pa.float64()),
-            ("valueCount", pa.int32()),
-            ("valueMin", pa.float64()),
-            ("valueMax", pa.float64()),
-            ("valueStdDev", pa.float64()),
-            ("customDimensions", pa.string()),
-            ("operation_Name", pa.string()),
-            ("cloud_RoleName", pa.string()),
-            ("itemCount", pa.int32()),
-        ]
-    ),
-    "requests": pa.schema(
-        [
-            ("timestamp", pa.timestamp("us")),
-            ("id", pa.string()),
-            ("name", pa.string()),
-            ("url", pa.string()),
-            ("resultCode", pa.string()),
-            ("success", pa.bool_()),
-            ("duration", pa.float64()),
-            ("customDimensions", pa.string()),
-            ("operation_Name", pa.string()),
-            ("cloud_RoleName", pa.string()),
-            ("itemCount", pa.int32()),
-        ]
-    ),
-}
-TABLES = tuple(SCHEMAS)
-JSON_COLUMNS = ("customDimensions",)
+from tokenboard import appinsights
+from tokenboard.appinsights import TABLES
+
 COMPACT_AT = 48  # segments per table before small ones are merged
 SMALL_SEGMENT_ROWS = 200_000
 RETIRED_GRACE_SECONDS = 120.0
@@ -87,7 +54,7 @@ class Store:
     # --- paths and locking -------------------------------------------------------------
 
     def table_dir(self, table: str) -> Path:
-        if table not in SCHEMAS:
+        if table not in TABLES:
             raise StoreError(f"unknown table '{table}' (tables: {', '.join(TABLES)})")
         return self.data_dir / table
 
@@ -138,7 +105,8 @@ class Store:
 
     def append(self, table: str, data: pa.Table | object) -> Segment | None:
         """Write rows (an Arrow table, DataFrame or list of dicts) as one new segment."""
-        arrow = conform(table, data)
+        self.table_dir(table)  # an unknown table is a StoreError
+        arrow = appinsights.table(table, data)
         if arrow.num_rows == 0:
             return None
         arrow = arrow.sort_by("timestamp")
@@ -176,7 +144,7 @@ class Store:
             self._delete_retired(table, manifest)
             return 0
         merged = pa.concat_tables(pq.read_table(directory / s["file"]) for s in small)
-        new_segment = self._write_segment(table, conform(table, merged).sort_by("timestamp"))
+        new_segment = self._write_segment(table, appinsights.table(table, merged).sort_by("timestamp"))
         names = {s["file"] for s in small}
         now = time.time()
         manifest["segments"] = [s for s in manifest["segments"] if s["file"] not in names]
@@ -210,46 +178,6 @@ class Store:
                 manifest["segments"] = []
                 manifest["version"] += 1
                 self._write_manifest(table, manifest)
-
-
-def conform(table: str, data: object) -> pa.Table:
-    """Coerce rows to the table's schema: missing columns become nulls, JSON becomes text."""
-    if table not in SCHEMAS:
-        raise StoreError(f"unknown table '{table}' (tables: {', '.join(TABLES)})")
-    schema = SCHEMAS[table]
-    if isinstance(data, pa.Table):
-        arrow = data
-    elif isinstance(data, list):
-        arrow = pa.Table.from_pylist([_jsonify(r) for r in data])
-    else:  # a pandas DataFrame
-        frame = data.copy()  # type: ignore[attr-defined]
-        for col in JSON_COLUMNS:
-            if col in frame.columns:
-                frame[col] = frame[col].map(_json_text)
-        arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    columns = []
-    for fld in schema:
-        if fld.name in arrow.column_names:
-            column = arrow.column(fld.name)
-            if pa.types.is_timestamp(column.type) and column.type.tz is not None:
-                column = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
-            columns.append(column.cast(fld.type))
-        else:
-            columns.append(pa.nulls(arrow.num_rows, fld.type))
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _jsonify(row: dict) -> dict:
-    return {k: (_json_text(v) if k in JSON_COLUMNS else v) for k, v in row.items()}
-
-
-def _json_text(value: object) -> str:
-    """customDimensions as compact JSON text, whatever form it arrives in."""
-    if value is None:
-        return "{}"
-    if isinstance(value, str):
-        value = json.loads(value) if value.strip() else {}
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _fsync_file(path: Path) -> None:

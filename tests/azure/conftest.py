@@ -7,7 +7,6 @@ and the endpoint the settings point at.
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 from collections.abc import Iterator
 from datetime import datetime
@@ -48,8 +47,7 @@ def identity_env(emulator: LogAnalyticsEmulator, monkeypatch: pytest.MonkeyPatch
 
 @pytest.fixture
 def azure_settings(demo_settings: Settings, emulator: LogAnalyticsEmulator) -> Settings:
-    return dataclasses.replace(
-        demo_settings,
+    return demo_settings.replace(
         backend="azure",
         app_insights_resource_id=emulator.resource_id,
         azure_endpoint=emulator.endpoint,
@@ -65,8 +63,8 @@ def azure_backend(azure_settings: Settings, identity_env: None) -> AzureBackend:
 def workspace_backend(
     demo_settings: Settings, emulator: LogAnalyticsEmulator, identity_env: None
 ) -> AzureBackend:
-    settings = dataclasses.replace(
-        demo_settings, backend="azure", workspace_id=emulator.workspace_id, azure_endpoint=emulator.endpoint
+    settings = demo_settings.replace(
+        backend="azure", workspace_id=emulator.workspace_id, azure_endpoint=emulator.endpoint
     )
     return AzureBackend(settings)
 

@@ -41,7 +41,8 @@ import duckdb
 import duckdb_kql
 from duckdb_kql.types import kusto_type
 
-from tokenboard.store import SCHEMAS, TABLES, Store
+from tokenboard.appinsights import SCHEMAS, TABLES
+from tokenboard.store import Store
 
 RESOURCE_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-gateway"

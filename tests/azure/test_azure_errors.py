@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from datetime import datetime
 
 import pytest
 from la_emulator import LogAnalyticsEmulator
 
-from tokenboard import kql
+from tokenboard import backends, kql
+from tokenboard.backends import BackendError
 from tokenboard.backends.azure import AzureBackend
-from tokenboard.backends.base import BackendError
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import Settings
 
@@ -38,9 +37,9 @@ def bound(seeded_backend: LocalBackend, demo_end: datetime) -> kql.BoundQuery:
 def test_invalid_kql_is_a_bad_query_quoting_the_service(
     azure_backend: AzureBackend, emulator: LogAnalyticsEmulator
 ) -> None:
-    broken = kql.BoundQuery(name="broken", text="customMetrics | wherex name == 1\n")
+    broken = kql.BoundQuery(name="broken", body="customMetrics | wherex name == 1\n")
     err = _fail(azure_backend, broken)
-    assert err.kind == "bad_query"
+    assert isinstance(err, backends.BadQueryError)
     assert "'broken'" in str(err) and "queries/broken.kql" in str(err)
     assert emulator.queries[-1].status == 400
     assert "could not parse KQL at 1:14" in str(err)  # the service's own words, innermost error
@@ -52,7 +51,7 @@ def test_400_answer_is_a_bad_query(
 ) -> None:
     emulator.set_mode("bad_query")
     err = _fail(azure_backend, bound)
-    assert err.kind == "bad_query"
+    assert isinstance(err, backends.BadQueryError)
     assert "Query could not be parsed at 'wherex'" in str(err)
     _no_secrets(err, emulator)
 
@@ -62,7 +61,7 @@ def test_403_asks_for_a_reader_role(
 ) -> None:
     emulator.set_mode("forbidden")
     err = _fail(azure_backend, bound)
-    assert err.kind == "forbidden"
+    assert isinstance(err, backends.ForbiddenError)
     assert "HTTP 403" in str(err)
     assert "Monitoring Reader" in err.hint and "Log Analytics Reader" in err.hint
     assert "appi-gateway" in str(err)  # names the resource
@@ -76,7 +75,7 @@ def test_429_carries_retry_after_and_does_not_wait_for_it(
     started = time.monotonic()
     err = _fail(azure_backend, bound)
     assert time.monotonic() - started < 10  # the SDK did not sleep 17 s to retry
-    assert err.kind == "throttled"
+    assert isinstance(err, backends.ThrottledError)
     assert "wait 17 s and retry" in err.hint
     assert "not the gateway's" in err.hint  # not confused with llm-token-limit's 429
     assert len(emulator.queries) == 1
@@ -103,14 +102,14 @@ def test_partial_result_keeps_the_rows_and_warns(
 def test_server_side_timeout_says_narrow_the_range(
     azure_settings: Settings, identity_env: None, emulator: LogAnalyticsEmulator, bound: kql.BoundQuery
 ) -> None:
-    backend = AzureBackend(dataclasses.replace(azure_settings, query_timeout_seconds=1))
+    backend = AzureBackend(azure_settings.replace(query_timeout_seconds=1))
     emulator.set_mode("slow", delay=30)
     started = time.monotonic()
     err = _fail(backend, bound)
     assert time.monotonic() - started < 10
     assert emulator.queries[-1].prefer == "wait=1"  # server_timeout reached the service
     assert emulator.queries[-1].status == 504
-    assert err.kind == "timeout"
+    assert isinstance(err, backends.QueryTimeoutError)
     assert "Narrow the time range" in err.hint
     _no_secrets(err, emulator)
 
@@ -118,12 +117,12 @@ def test_server_side_timeout_says_narrow_the_range(
 def test_hung_service_hits_the_client_timeout(
     azure_settings: Settings, identity_env: None, emulator: LogAnalyticsEmulator, bound: kql.BoundQuery
 ) -> None:
-    backend = AzureBackend(dataclasses.replace(azure_settings, query_timeout_seconds=1))
+    backend = AzureBackend(azure_settings.replace(query_timeout_seconds=1))
     emulator.set_mode("slow", delay=30, honor_wait=False)
     started = time.monotonic()
     err = _fail(backend, bound)
     assert time.monotonic() - started < 10
-    assert err.kind == "timeout"
+    assert isinstance(err, backends.QueryTimeoutError)
     assert "within 1 s" in str(err) and "Narrow the time range" in err.hint
     _no_secrets(err, emulator)
 
@@ -133,7 +132,7 @@ def test_500_is_reported_as_temporary(
 ) -> None:
     emulator.set_mode("server_error")
     err = _fail(azure_backend, bound)
-    assert err.kind == "error"
+    assert type(err) is BackendError
     assert "HTTP 500" in str(err) and "retry" in err.hint
     _no_secrets(err, emulator)
 
@@ -143,9 +142,9 @@ def test_unreachable_endpoint_is_a_network_error(
     bound: kql.BoundQuery,
 ) -> None:  # fmt: skip
     endpoint = f"http://127.0.0.1:{closed_port}"
-    backend = AzureBackend(dataclasses.replace(azure_settings, azure_endpoint=endpoint))
+    backend = AzureBackend(azure_settings.replace(azure_endpoint=endpoint))
     err = _fail(backend, bound)
-    assert err.kind == "network"
+    assert isinstance(err, backends.NetworkError)
     assert endpoint in str(err)
     assert "network" in err.hint
     _no_secrets(err, emulator)
@@ -155,9 +154,9 @@ def test_unknown_resource_is_not_found(
     azure_settings: Settings, identity_env: None, emulator: LogAnalyticsEmulator, bound: kql.BoundQuery
 ) -> None:
     wrong = emulator.resource_id.replace("appi-gateway", "appi-typo")
-    backend = AzureBackend(dataclasses.replace(azure_settings, app_insights_resource_id=wrong))
+    backend = AzureBackend(azure_settings.replace(app_insights_resource_id=wrong))
     err = _fail(backend, bound)
-    assert err.kind == "not_found"
+    assert isinstance(err, backends.NotFoundError)
     assert "appi-typo" in str(err) and "app_insights_resource_id" in err.hint
     _no_secrets(err, emulator)
 
@@ -167,7 +166,7 @@ def test_failed_sign_in_says_az_login_or_managed_identity(
 ) -> None:
     emulator.set_mode("identity_denied")
     err = _fail(azure_backend, bound)
-    assert err.kind == "auth"
+    assert isinstance(err, backends.AuthError)
     assert "az login" in err.hint and "managed identity" in err.hint
     assert emulator.token_requests, "the real credential asked the identity endpoint"
     assert emulator.queries == []  # nothing was sent without a token
@@ -179,7 +178,7 @@ def test_token_for_the_wrong_audience_points_at_azure_audience(
 ) -> None:
     emulator.audience = "https://api.loganalytics.azure.cn"  # a sovereign cloud's audience
     err = _fail(azure_backend, bound)
-    assert err.kind == "auth"
+    assert isinstance(err, backends.AuthError)
     assert emulator.queries[-1].authorization == "wrong_audience"
     assert "azure_audience" in err.hint
     _no_secrets(err, emulator)
@@ -199,7 +198,7 @@ def test_unreadable_answer_is_still_one_worded_error(
 ) -> None:
     emulator.set_mode("malformed")
     err = _fail(azure_backend, bound)
-    assert err.kind == "error"
+    assert type(err) is BackendError
     assert "appi-gateway" in str(err) and "Logs blade" in err.hint
     _no_secrets(err, emulator)
 

@@ -3,7 +3,6 @@ token travels only as a Bearer header, never into messages or logs."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from datetime import datetime
 
@@ -38,7 +37,7 @@ def test_azure_audience_is_the_token_resource(
     seeded_backend: LocalBackend, demo_end: datetime,
 ) -> None:  # fmt: skip
     emulator.audience = "https://api.loganalytics.azure.cn"
-    backend = AzureBackend(dataclasses.replace(azure_settings, azure_audience=emulator.audience))
+    backend = AzureBackend(azure_settings.replace(azure_audience=emulator.audience))
     frame = backend.run_query(seeded_backend.bind("request_totals", now=demo_end)).frame
     assert len(frame) == 1
     assert emulator.token_requests[-1]["resource"] == emulator.audience

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 
 import pandas as pd
@@ -60,13 +59,12 @@ def test_query_gives_equal_frames_through_a_workspace(
 
 
 def test_workspace_id_selects_the_workspace_prelude(workspace_backend: AzureBackend) -> None:
-    assert workspace_backend.prelude == "workspace"
-    assert workspace_backend.kind == "azure"
+    assert workspace_backend.prelude == kql.PRELUDES["workspace"]
 
 
 def test_resource_id_wins_over_workspace_id(azure_settings: Settings, identity_env: None) -> None:
-    backend = AzureBackend(dataclasses.replace(azure_settings, workspace_id="not-used"))
-    assert backend.prelude == "app_insights"
+    backend = AzureBackend(azure_settings.replace(workspace_id="not-used"))
+    assert backend.prelude == kql.PRELUDES["app_insights"]
     assert backend.workspace_id == ""
 
 
@@ -116,7 +114,7 @@ def test_every_column_type_survives_the_wire(
         "    micro = timestamp + 1.234567s, nothing = real(null), nan = real(nan),\n"
         "    calls = tolong(itemCount) * 3000000000, no_text = tostring(customDimensions['absent'])\n"
     )
-    bound = kql.BoundQuery(name="all_types", text=text, values={})
+    bound = kql.BoundQuery(name="all_types", body=text, values={})
     local = seeded_backend.run_query(bound).frame
     remote = azure_backend.run_query(bound).frame
     assert len(local) == 25

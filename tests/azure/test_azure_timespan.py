@@ -23,7 +23,7 @@ def test_timespan_limits_a_query_without_where(
     azure_backend: AzureBackend, emulator: LogAnalyticsEmulator, demo_rows, demo_end: datetime
 ) -> None:
     start, end = demo_end - timedelta(hours=2), demo_end - timedelta(hours=1)
-    bound = kql.BoundQuery(name="count_all", text=COUNT_ALL, values={"start_time": start, "end_time": end})
+    bound = kql.BoundQuery(name="count_all", body=COUNT_ALL, values={"start_time": start, "end_time": end})
 
     frame = azure_backend.run_query(bound).frame
 
@@ -37,7 +37,7 @@ def test_timespan_limits_a_query_without_where(
 def test_query_without_a_range_sends_no_timespan(
     azure_backend: AzureBackend, emulator: LogAnalyticsEmulator, demo_rows
 ) -> None:
-    bound = kql.BoundQuery(name="count_all", text=COUNT_ALL, values={})
+    bound = kql.BoundQuery(name="count_all", body=COUNT_ALL, values={})
     frame = azure_backend.run_query(bound).frame
     assert emulator.queries[-1].timespan is None
     assert frame["n"].tolist() == [len(demo_rows.metrics)]
@@ -48,7 +48,7 @@ def test_timespan_limits_workspace_tables_too(
 ) -> None:
     start, end = demo_end - timedelta(minutes=90), demo_end
     text = "AppRequests | summarize n = count()\n"
-    bound = kql.BoundQuery(name="count_requests", text=text, values={"start_time": start, "end_time": end})
+    bound = kql.BoundQuery(name="count_requests", body=text, values={"start_time": start, "end_time": end})
     frame = workspace_backend.run_query(bound).frame
     assert frame["n"].tolist() == [_pandas_count(demo_rows.requests, start, end)]
 

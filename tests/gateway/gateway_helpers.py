@@ -7,8 +7,9 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 
+from tokenboard.appinsights import SCHEMAS
 from tokenboard.gateway.server import bind
-from tokenboard.store import SCHEMAS, Store
+from tokenboard.store import Store
 
 START = 1_800_000_030.0  # 2027-01-15 08:00:30 UTC: mid-minute, so minute bins are easy to reason about
 

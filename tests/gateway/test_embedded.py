@@ -43,7 +43,7 @@ def test_embedded_gateway_writes_to_the_dashboards_store(local_settings) -> None
     answer = httpx.post(
         f"{url}/{api}/chat/completions",
         json={"messages": [{"role": "user", "content": "hi"}]},
-        headers={local_settings.gateway_key_header: key},
+        headers={local_settings.gateway.key_header: key},
     )
     assert answer.status_code == 200
     embedded.stop_all()  # a clean stop flushes

@@ -49,8 +49,8 @@ def test_flags_override_the_configuration_for_every_subscription(monkeypatch) ->
          "--token-quota-period", "Daily"]
     )  # fmt: skip
     settings = cli.apply_flags(cli.load_cli_settings(), args)
-    assert settings.limit_for("team-alpha") == 50 == settings.limit_for("anyone")
-    assert (settings.gateway_key_header, settings.token_quota, settings.token_quota_period) == (
+    assert settings.limits.for_subscription("team-alpha") == 50 == settings.limits.for_subscription("anyone")
+    assert (settings.gateway.key_header, settings.limits.token_quota, settings.limits.token_quota_period) == (
         "api-key", 1000, "Daily"
     )  # fmt: skip
 

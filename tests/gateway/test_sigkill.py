@@ -14,9 +14,10 @@ import httpx
 import pyarrow.parquet as pq
 from gateway_helpers import free_port
 
+from tokenboard.appinsights import TABLES
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import Settings
-from tokenboard.store import TABLES, Store
+from tokenboard.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,8 +84,10 @@ def test_sigkill_mid_traffic_leaves_a_readable_store(data_dir: Path) -> None:
     written = store.row_count("requests")
     assert 200 <= written <= len(sent) + 4  # only the last unflushed interval may be missing
     backend = LocalBackend(Settings(data_dir=data_dir, seed_on_start=False), store)
-    totals = backend.run(
-        "request_totals", {"start_time": "2000-01-01T00:00:00Z", "end_time": "2100-01-01T00:00:00Z"}
-    )
+    totals = backend.run_query(
+        backend.bind(
+            "request_totals", {"start_time": "2000-01-01T00:00:00Z", "end_time": "2100-01-01T00:00:00Z"}
+        )
+    ).frame
     assert int(totals["requests"].iloc[0]) == written
     assert key not in stderr and key not in process.stdout.read().decode()

@@ -28,7 +28,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, demo_settings: Settings, seeded_sto
     for name in list(os.environ):
         if name.startswith("TOKENBOARD_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("TOKENBOARD_DATA_DIR", str(demo_settings.data_dir))
+    monkeypatch.setenv("TOKENBOARD_DATA_DIR", str(demo_settings.store.data_dir))
     monkeypatch.setenv("TOKENBOARD_SEED_ON_START", "false")
     return demo_settings
 

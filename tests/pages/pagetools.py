@@ -41,17 +41,17 @@ def metrics_with_dims(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Raw customMetrics rows with the configured dimensions as columns (missing -> "")."""
     dims = frame["customDimensions"].map(lambda text: json.loads(text) if text else {})
     return frame.assign(
-        subscription=dims.map(lambda d: str(d.get(settings.subscription_dimension, ""))),
-        api=dims.map(lambda d: str(d.get(settings.api_dimension, ""))),
-        model=dims.map(lambda d: str(d.get(settings.model_dimension, ""))),
+        subscription=dims.map(lambda d: str(d.get(settings.telemetry.subscription_dimension, ""))),
+        api=dims.map(lambda d: str(d.get(settings.telemetry.api_dimension, ""))),
+        model=dims.map(lambda d: str(d.get(settings.telemetry.model_dimension, ""))),
     )
 
 
 def requests_with_dims(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     dims = frame["customDimensions"].map(lambda text: json.loads(text) if text else {})
     return frame.assign(
-        subscription=dims.map(lambda d: str(d.get(settings.request_subscription_key, ""))),
-        api=dims.map(lambda d: str(d.get(settings.request_api_key, ""))),
+        subscription=dims.map(lambda d: str(d.get(settings.telemetry.request_subscription_key, ""))),
+        api=dims.map(lambda d: str(d.get(settings.telemetry.request_api_key, ""))),
     )
 
 

@@ -39,7 +39,7 @@ def free_port() -> int:
 def server(demo_settings, seeded_store, tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENBOARD_")}
-    env.update(TOKENBOARD_DATA_DIR=str(demo_settings.data_dir), TOKENBOARD_SEED_ON_START="false")
+    env.update(TOKENBOARD_DATA_DIR=str(demo_settings.store.data_dir), TOKENBOARD_SEED_ON_START="false")
     log = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [

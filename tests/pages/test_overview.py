@@ -114,7 +114,7 @@ def test_empty_range_says_so_plainly(open_page):
 
 def test_data_source_is_named(open_page, demo_settings):
     at = open_page("overview")
-    assert any(f"local demo store in {demo_settings.data_dir}" in m.value for m in at.markdown)
+    assert any(f"local demo store in {demo_settings.store.data_dir}" in m.value for m in at.markdown)
     assert any("previous 24 h" in c.value for c in at.caption)
 
 
@@ -156,7 +156,7 @@ def test_bad_setting_names_the_key(app_env, monkeypatch):
 def test_settings_from_secrets_are_used(app_env, monkeypatch, demo_settings, demo_end):
     monkeypatch.delenv("TOKENBOARD_DATA_DIR")
     at = AppTest.from_file(str(PAGES["overview"]), default_timeout=120)
-    at.secrets["data_dir"] = str(demo_settings.data_dir)
+    at.secrets["data_dir"] = str(demo_settings.store.data_dir)
     at.query_params["end"] = demo_end.strftime("%Y-%m-%dT%H:%M:%SZ")
     at.run()
     assert not at.exception and not at.error
@@ -171,7 +171,7 @@ def test_raw_rows_hold_both_codes(demo_rows, code):
 
 def test_dimension_json_has_odd_values(demo_rows, demo_settings):
     subs = {
-        json.loads(t).get(demo_settings.subscription_dimension, "")
+        json.loads(t).get(demo_settings.telemetry.subscription_dimension, "")
         for t in demo_rows.metrics["customDimensions"]
     }
     assert "" in subs and any(not s.isascii() for s in subs)

@@ -94,7 +94,7 @@ def test_throttling_summary_counts_hits_per_subscription(seeded_backend, demo_ro
         assert (
             got.loc[sub, "quota_exceeded_403"] == group.loc[group["resultCode"] == "403", "itemCount"].sum()
         )
-    assert (got["tokens_per_minute_limit"] == demo_settings.tokens_per_minute).all()
+    assert (got["tokens_per_minute_limit"] == demo_settings.limits.tokens_per_minute).all()
 
 
 def test_cli_style_text_parameters_work(seeded_backend, demo_end):

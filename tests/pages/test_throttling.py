@@ -73,7 +73,7 @@ def test_headroom_uses_each_subscriptions_configured_limit(
     peak = per_minute.loc["contoso-prod"].max()
     assert float(csv.loc["contoso-prod", "peak_tokens"]) == peak
     assert int(csv.loc["contoso-prod", "limit"]) == 1000
-    assert int(csv.loc["fabrikam-prod", "limit"]) == demo_settings.tokens_per_minute
+    assert int(csv.loc["fabrikam-prod", "limit"]) == demo_settings.limits.tokens_per_minute
     assert float(csv.loc["contoso-prod", "peak_share_of_limit"]) == peak / 1000
     assert csv.index[0] == "contoso-prod"  # the tightest limit comes first
 

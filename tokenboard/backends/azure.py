@@ -2,7 +2,7 @@
 
 ``azure-monitor-query`` does the HTTP; this module chooses resource or workspace,
 passes the time range so the service can prune data before the query's own
-``where`` runs, and turns every way a query can fail into one ``BackendError``
+``where`` runs, and turns every way a query can fail into one ``BackendError`` subclass
 whose message says what to do. The SDK's own automatic retries are off: a 429
 can ask for a long wait, and a dashboard should say so rather than hang.
 """
@@ -28,8 +28,19 @@ from azure.identity import DefaultAzureCredential
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult
 
 from tokenboard import kql
-from tokenboard.backends.base import Backend, BackendError, QueryResult
-from tokenboard.config import Settings
+from tokenboard.backends.base import (
+    AuthError,
+    Backend,
+    BackendError,
+    BadQueryError,
+    ForbiddenError,
+    NetworkError,
+    NotFoundError,
+    QueryResult,
+    QueryTimeoutError,
+    ThrottledError,
+)
+from tokenboard.config import ConfigError, Settings
 from tokenboard.frames import from_rows
 
 DEFAULT_ENDPOINT = "https://api.loganalytics.io"
@@ -52,16 +63,22 @@ _SECRET_PATTERNS = (
 class AzureBackend(Backend):
     """Runs bound KQL against an Application Insights resource or a Log Analytics workspace."""
 
-    kind = "azure"
-
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.resource_id = settings.app_insights_resource_id
-        self.workspace_id = "" if self.resource_id else settings.workspace_id
-        self.prelude = "workspace" if self.workspace_id else "app_insights"
-        self.endpoint = (settings.azure_endpoint or DEFAULT_ENDPOINT).rstrip("/")
+        self.resource_id = settings.azure.resource_id
+        self.workspace_id = "" if self.resource_id else settings.azure.workspace_id
+        self.prelude = kql.PRELUDES["workspace" if self.workspace_id else "app_insights"]
+        self.endpoint = (settings.azure.endpoint or DEFAULT_ENDPOINT).rstrip("/")
         self._client: Any = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        if not settings.azure.target:
+            raise ConfigError(
+                "app_insights_resource_id",
+                "is required with backend = 'azure' (or set workspace_id for a Log Analytics workspace)",
+            )
 
     @property
     def description(self) -> str:
@@ -73,6 +90,9 @@ class AzureBackend(Backend):
             where += f" via {self.endpoint}"
         return where
 
+    def describe(self) -> str:
+        return f":material/cloud: Azure Application Insights  \n`{self.settings.azure.target}`"
+
     def _logs_client(self) -> Any:
         """One credential and one client per backend, made on first use so that building a
         backend (e.g. to show its description) never touches the network or the credential."""
@@ -82,10 +102,10 @@ class AzureBackend(Backend):
                     "endpoint": self.endpoint,
                     "retry_total": 0,
                     "connection_timeout": CONNECT_TIMEOUT_SECONDS,
-                    "read_timeout": _read_timeout(self.settings.query_timeout_seconds),
+                    "read_timeout": _read_timeout(self.settings.query.timeout_seconds),
                 }
-                if self.settings.azure_audience:
-                    options["audience"] = self.settings.azure_audience
+                if self.settings.azure.audience:
+                    options["audience"] = self.settings.azure.audience
                 self._client = LogsQueryClient(DefaultAzureCredential(), **options)
             return self._client
 
@@ -101,7 +121,7 @@ class AzureBackend(Backend):
         client = self._logs_client()
         options: dict[str, Any] = {
             "timespan": _timespan(bound.values),
-            "server_timeout": min(self.settings.query_timeout_seconds, MAX_SERVER_TIMEOUT_SECONDS),
+            "server_timeout": min(self.settings.query.timeout_seconds, MAX_SERVER_TIMEOUT_SECONDS),
         }
         if self.endpoint.startswith("http://"):
             # Plain http is only ever a local emulator; without this the SDK refuses to
@@ -117,16 +137,13 @@ class AzureBackend(Backend):
             tables = response.partial_data or []
             warnings = (_partial_warning(response.partial_error),)
             if not tables:
-                raise BackendError(
-                    f"Azure could not finish query '{bound.name}'. {warnings[0]}", kind="error"
-                )
+                raise BackendError(f"Azure could not finish query '{bound.name}'. {warnings[0]}")
         else:
             tables = response.tables
         if not tables:
-            raise BackendError(
+            raise BadQueryError(
                 f"Azure answered query '{bound.name}' with no result table.",
                 hint="Check that the query ends in a tabular expression.",
-                kind="bad_query",
             )
         table = tables[0]
         frame = from_rows(table.columns, table.columns_types, [list(row) for row in table.rows])
@@ -136,40 +153,35 @@ class AzureBackend(Backend):
 
     def _error(self, exc: Exception, bound: kql.BoundQuery) -> BackendError:
         target = self.description
-        timeout = self.settings.query_timeout_seconds
+        timeout = self.settings.query.timeout_seconds
         if isinstance(exc, HttpResponseError) and exc.status_code is not None:
             return self._http_error(exc, bound)
         if isinstance(exc, ClientAuthenticationError) or _caused_by(exc, ClientAuthenticationError):
-            return BackendError(
+            return AuthError(
                 f"Could not sign in to Azure to query {target}.",
                 hint="Sign in with `az login` where the dashboard runs, or give the app a managed "
                 "identity (App Service, Container Apps), then reload. " + ROLE_HINT,
-                kind="auth",
             )
         if isinstance(exc, ServiceResponseTimeoutError) or _caused_by(exc, TimeoutError):
-            return BackendError(
+            return QueryTimeoutError(
                 f"Query '{bound.name}' got no answer from Azure within {timeout} s.",
-                hint="Narrow the time range or the filters, or raise query_timeout_seconds.",
-                kind="timeout",
+                hint="Narrow the time range or the filters, or raise query.timeout_seconds.",
             )
         if isinstance(exc, ServiceRequestError):
-            return BackendError(
+            return NetworkError(
                 f"Could not reach the Log Analytics API at {self.endpoint}.",
-                hint="Check the network, any proxy settings and azure_endpoint, then retry.",
-                kind="network",
+                hint="Check the network, any proxy settings and azure.endpoint, then retry.",
             )
         if isinstance(exc, ServiceResponseError):
-            return BackendError(
+            return NetworkError(
                 f"The connection to {self.endpoint} broke while query '{bound.name}' was running.",
                 hint="Retry; if it keeps happening, narrow the time range.",
-                kind="network",
             )
         what = type(exc).__name__
         detail = _clean(str(exc)) if isinstance(exc, AzureError) else ""
         return BackendError(
             f"Querying {target} failed ({what}{': ' + detail if detail else ''}).",
             hint="Retry; if it persists, run the query in the portal's Logs blade to compare.",
-            kind="error",
         )
 
     def _http_error(self, exc: HttpResponseError, bound: kql.BoundQuery) -> BackendError:
@@ -178,66 +190,56 @@ class AzureBackend(Backend):
         said = f" Azure said: {message}" if message else ""
         target = self.description
         if status == 400:
-            return BackendError(
+            return BadQueryError(
                 f"Log Analytics rejected query '{bound.name}' as invalid.{said}",
                 hint=f"Check queries/{bound.name}.kql and the dimension and metric names in the "
                 "configuration.",
-                kind="bad_query",
             )
         if status == 401:
-            return BackendError(
+            return AuthError(
                 f"Azure did not accept the sign-in for {target} (HTTP 401).{said}",
                 hint="Sign in again with `az login` or check the app's managed identity; with a "
-                "sovereign cloud or private link also set azure_audience.",
-                kind="auth",
+                "sovereign cloud or private link also set azure.audience.",
             )
         if status == 403 and code.startswith("InvalidAuthenticationToken"):
-            return BackendError(
+            return AuthError(
                 f"Azure did not accept the sign-in token for {target} (HTTP 403).{said}",
-                hint="With a sovereign cloud or a private link, set azure_audience to the API's "
+                hint="With a sovereign cloud or a private link, set azure.audience to the API's "
                 "audience (for example https://api.loganalytics.azure.cn); otherwise sign in again.",
-                kind="auth",
             )
         if status == 403:
-            return BackendError(
-                f"The signed-in identity may not read {target} (HTTP 403).{said}",
-                hint=ROLE_HINT,
-                kind="forbidden",
+            return ForbiddenError(
+                f"The signed-in identity may not read {target} (HTTP 403).{said}", hint=ROLE_HINT
             )
         if status == 404:
-            return BackendError(
+            return NotFoundError(
                 f"{target} was not found (HTTP 404).{said}",
-                hint="Check app_insights_resource_id (/subscriptions/<id>/resourceGroups/<group>/"
-                "providers/microsoft.insights/components/<name>) or workspace_id (the Workspace ID "
+                hint="Check azure.resource_id (/subscriptions/<id>/resourceGroups/<group>/"
+                "providers/microsoft.insights/components/<name>) or azure.workspace_id (the Workspace ID "
                 "on the workspace's Overview page).",
-                kind="not_found",
             )
         if status == 429:
             wait = _retry_after(exc)
             when = f"wait {wait} s" if wait else "wait a minute"
-            return BackendError(
+            return ThrottledError(
                 "The Log Analytics query API is throttling this identity's requests (HTTP 429).",
                 hint=f"This is the API's own limit, not the gateway's: {when} and retry; a longer "
-                "cache_ttl_seconds sends fewer queries.",
-                kind="throttled",
+                "query.cache_ttl_seconds sends fewer queries.",
             )
         if status in (408, 504) or code == "GatewayTimeout":
-            return BackendError(
-                f"Query '{bound.name}' ran longer than {self.settings.query_timeout_seconds} s and "
+            return QueryTimeoutError(
+                f"Query '{bound.name}' ran longer than {self.settings.query.timeout_seconds} s and "
                 f"Azure stopped it (HTTP {status}).",
-                hint="Narrow the time range or the filters, or raise query_timeout_seconds (at most 600).",
-                kind="timeout",
+                hint="Narrow the time range or the filters, or raise query.timeout_seconds (at most 600).",
             )
         if status >= 500:
             return BackendError(
                 f"Log Analytics had a server error running query '{bound.name}' (HTTP {status}).{said}",
                 hint="This is usually temporary: retry in a minute.",
-                kind="error",
             )
         return BackendError(
             f"Log Analytics answered HTTP {status} to query '{bound.name}'.{said}",
             hint="Retry; if it persists, run the query in the portal's Logs blade to compare.",
-            kind="error",
         )
 
 

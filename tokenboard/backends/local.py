@@ -6,9 +6,9 @@ DuckDB pays for as one JSON parse per row per dimension, plus one to type the co
 as JSON: about 90% of a query over a month of metrics. customDimensions has few
 distinct values (Azure caps a metric at 50,000 time series), so this backend runs
 ``_tables.kql`` once per *distinct* value, keeps the answers in a small table, and
-serves ``TokenMetrics`` / ``GatewayRequests`` as views that join it. A query whose
-text starts with the rendered ``_tables.kql`` runs with ``_tables_local.kql`` in its
-place; the text the user sees, and what Azure runs, stay the same.
+serves ``TokenMetrics`` / ``GatewayRequests`` as views that join it. A bound query whose
+prelude is the rendered ``_tables.kql`` runs with ``_tables_local.kql`` in its place; the
+text the user sees, and what Azure runs, stay the same.
 """
 
 from __future__ import annotations
@@ -19,16 +19,27 @@ from typing import Any
 
 import duckdb
 import duckdb_kql
+import pandas as pd
 import pyarrow as pa
 from duckdb_kql.engine import schema as read_schema
 from duckdb_kql.types import kusto_type
 
 from tokenboard import kql
-from tokenboard.backends.base import Backend, BackendError, QueryResult
+from tokenboard.backends.base import (
+    Backend,
+    BackendError,
+    BadQueryError,
+    QueryResult,
+    QueryTimeoutError,
+    StoreReadError,
+)
 from tokenboard.config import Settings
 from tokenboard.frames import normalize
-from tokenboard.store import SCHEMAS, TABLES, Store
+from tokenboard.appinsights import SCHEMAS, TABLES
+from tokenboard.store import Store, StoreError
 
+# What runs in place of the shared prelude: the same columns, from the side tables below.
+LOCAL_PRELUDE = "_tables_local.kql"
 # Store table -> the prelude's name for it with the dimension columns added.
 PRELUDE_TABLES = {"customMetrics": "TokenMetrics", "requests": "GatewayRequests"}
 # Past this many distinct customDimensions a table goes back to per-row extraction
@@ -50,18 +61,19 @@ class _Dimensions:
 
 
 class LocalBackend(Backend):
-    kind = "local"
+    reads_local_store = True
+    store: Store
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         super().__init__(settings)
-        self.store = store or Store(settings.data_dir)
+        self.store = store or Store(settings.store.data_dir)
         self._con = duckdb_kql.connect()
         self._con.execute("SET TimeZone='UTC'")
         self._lock = threading.Lock()
         self._versions: dict[str, int] = {}
-        names = settings.dimension_names()
+        names = settings.telemetry.names()
         self._shared_prelude = kql.render_prelude(names, self.prelude)
-        self._local_prelude = kql.render_prelude(names, "local")
+        self._local_prelude = kql.render_prelude(names, LOCAL_PRELUDE)
         self._dimensions = {table: _Dimensions() for table in PRELUDE_TABLES}
         self._schema: dict[str, list[str]] = {}
         self._translations: dict[str, str] = {}
@@ -69,6 +81,14 @@ class LocalBackend(Backend):
     @property
     def description(self) -> str:
         return f"local demo store in {self.store.data_dir}"
+
+    def describe(self) -> str:
+        return f":material/database: {self.description} (embedded demo)"
+
+    def seed_if_empty(self) -> bool:
+        from tokenboard.demo import seed_if_empty
+
+        return seed_if_empty(self.store, self.settings) is not None
 
     def refresh(self, force: bool = False) -> None:
         """Point the DuckDB views at the store's current segments (cheap when unchanged)."""
@@ -90,24 +110,30 @@ class LocalBackend(Backend):
                     self._translations = {}
 
     def run_query(self, bound: kql.BoundQuery) -> QueryResult:
-        text = self._local_text(bound.text)
-        for attempt in (1, 2):
-            try:
-                self.refresh(force=attempt == 2)
-                return QueryResult(frame=self._execute(text), query=bound)
-            except duckdb.IOException as exc:
-                # A segment retired by compaction between listing and reading: list again.
-                if attempt == 2 or ("No such file" not in str(exc) and "No files found" not in str(exc)):
-                    raise BackendError(f"Reading the local store failed: {exc}", kind="error") from None
-            except duckdb.InvalidInputException as exc:  # a damaged segment file
-                raise BackendError(f"Reading the local store failed: {exc}", kind="error") from None
+        """Run a bound query; every failure is a ``BackendError`` (the engine's never escape)."""
+        text = self._local_text(bound)
+        try:
+            for attempt in (1, 2):
+                try:
+                    self.refresh(force=attempt == 2)
+                    return QueryResult(frame=self._execute(text), query=bound)
+                except duckdb.IOException as exc:
+                    # A segment retired by compaction between listing and reading: list again.
+                    if attempt == 2 or ("No such file" not in str(exc) and "No files found" not in str(exc)):
+                        raise
+        except BackendError:
+            raise
+        except StoreError as exc:
+            raise StoreReadError(str(exc)) from None
+        except (duckdb.Error, OSError) as exc:  # a damaged segment file, a full disk, ...
+            raise StoreReadError(f"Reading the local store failed: {_first_line(exc)}") from None
         raise AssertionError("unreachable")
 
-    def _local_text(self, text: str) -> str:
+    def _local_text(self, bound: kql.BoundQuery) -> str:
         """The text to run: the local prelude in place of the shared one, when it has it."""
-        if text.startswith(self._shared_prelude):
-            return self._local_prelude + text[len(self._shared_prelude) :]
-        return text
+        if bound.prelude == self._shared_prelude:
+            return self._local_prelude + bound.lets + bound.body
+        return bound.text
 
     def _translate(self, text: str) -> tuple[str, dict[str, Any]]:
         """DuckDB SQL for KQL text, cached by text (translating costs 40-100 ms)."""
@@ -124,9 +150,10 @@ class LocalBackend(Backend):
         self._translations[text] = str(result)
         return str(result), {}
 
-    def _execute(self, text: str):
+    def _execute(self, text: str) -> pd.DataFrame:
         cursor = self._con.cursor()
-        timer = threading.Timer(self.settings.query_timeout_seconds, cursor.interrupt)
+        timeout = self.settings.query.timeout_seconds
+        timer = threading.Timer(timeout, cursor.interrupt)
         timer.start()
         try:
             sql, params = self._translate(text)
@@ -139,15 +166,14 @@ class LocalBackend(Backend):
             frame = table.to_pandas()
             return normalize(frame, types)
         except duckdb_kql.KqlError as exc:
-            raise BackendError(f"The query could not be translated: {exc}", kind="bad_query") from None
+            raise BadQueryError(f"The query could not be translated: {exc}") from None
         except duckdb.InterruptException:
-            raise BackendError(
-                f"The query took longer than {self.settings.query_timeout_seconds} s and was stopped.",
-                hint="Narrow the time range or raise query_timeout_seconds.",
-                kind="timeout",
+            raise QueryTimeoutError(
+                f"The query took longer than {timeout} s and was stopped.",
+                hint="Narrow the time range or raise query.timeout_seconds.",
             ) from None
         except (duckdb.BinderException, duckdb.ParserException, duckdb.ConversionException) as exc:
-            raise BackendError(f"The query failed in the local engine: {exc}", kind="bad_query") from None
+            raise BadQueryError(f"The query failed in the local engine: {exc}") from None
         finally:
             timer.cancel()
             cursor.close()
@@ -246,7 +272,12 @@ class LocalBackend(Backend):
     def _prelude_only(self, view: str) -> str:
         """The shared prelude followed by the bare table name (a query of its own)."""
         query = kql.parse_query_file(view, view)
-        return kql.bind(query, {}, self.settings.dimension_names(), self.prelude).text
+        return kql.bind(query, {}, self.settings.telemetry.names(), self.prelude).text
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _dims_table(table: str) -> str:

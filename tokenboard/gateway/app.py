@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tokenboard.export import timespan_text
 from tokenboard.gateway import mock, tokenizer
 from tokenboard.gateway.chat import BadRequest, ChatRequest, parse_chat
 from tokenboard.gateway.config import MOCK, Api, GatewayConfig, Subscription
@@ -90,7 +92,9 @@ class Gateway:
     def upstream(self) -> Upstream:
         if self._upstream is None:
             s = self.settings
-            self._upstream = Upstream(s.gateway_upstream_key, s.gateway_upstream_timeout_seconds)
+            self._upstream = Upstream(
+                s.gateway.upstream_key.get_secret_value(), s.gateway.upstream_timeout_seconds
+            )
         return self._upstream
 
     # --- endpoints ---------------------------------------------------------------------
@@ -129,10 +133,10 @@ class Gateway:
             return self._error(call, 401, INVALID_KEY)
         call.subscription = subscription.id
         try:
-            chat = parse_chat(await _read_body(request, self.settings.gateway_max_body_bytes))
+            chat = parse_chat(await _read_body(request, self.settings.gateway.max_body_bytes))
         except _TooLarge:
             message = (
-                f"The request body is larger than the limit of {self.settings.gateway_max_body_bytes} bytes."
+                f"The request body is larger than the limit of {self.settings.gateway.max_body_bytes} bytes."
             )
             return self._error(call, 413, message, self._state_headers(subscription))
         except BadRequest as exc:
@@ -141,9 +145,7 @@ class Gateway:
         prompt = await self._prompt_tokens(chat)
         decision = self.limiter.admit(subscription.id, subscription.limits, prompt)
         if decision.status == 403:
-            message = (
-                f"Token quota is exceeded. Quota will be replenished in {_timespan(decision.retry_after)}."
-            )
+            message = f"Token quota is exceeded. Quota will be replenished in {timespan_text(timedelta(seconds=decision.retry_after))}."
             return self._error(call, 403, message, self._refusal_headers(decision))
         if decision.status == 429:
             message = f"Token limit is exceeded. Try again in {decision.retry_after} seconds."
@@ -183,8 +185,8 @@ class Gateway:
         return await self.upstream.complete(api.backend, chat.body)
 
     async def _mock_latency(self) -> None:
-        if self.settings.gateway_mock_latency_ms:
-            await asyncio.sleep(self.settings.gateway_mock_latency_ms / 1000)
+        if self.settings.gateway.mock_latency_ms:
+            await asyncio.sleep(self.settings.gateway.mock_latency_ms / 1000)
 
     async def _stream(
         self,
@@ -286,16 +288,16 @@ class Gateway:
     def _limit_headers(self, decision: Decision, consumed: int) -> dict[str, str]:
         s = self.settings
         headers = {
-            s.gateway_remaining_tokens_header: str(decision.remaining_tokens),
-            s.gateway_consumed_tokens_header: str(consumed),
+            s.gateway.remaining_tokens_header: str(decision.remaining_tokens),
+            s.gateway.consumed_tokens_header: str(consumed),
         }
         if decision.remaining_quota is not None:
-            headers[s.gateway_remaining_quota_header] = str(decision.remaining_quota)
+            headers[s.gateway.remaining_quota_header] = str(decision.remaining_quota)
         return headers
 
     def _refusal_headers(self, decision: Decision) -> dict[str, str]:
         return self._limit_headers(decision, 0) | {
-            self.settings.gateway_retry_after_header: str(decision.retry_after)
+            self.settings.gateway.retry_after_header: str(decision.retry_after)
         }
 
     def _state_headers(self, subscription: Subscription) -> dict[str, str]:
@@ -374,15 +376,6 @@ def _sse_json(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return chunk if isinstance(chunk, dict) else None
-
-
-def _timespan(seconds: int) -> str:
-    """Like .NET's TimeSpan, as APIM words its quota messages: ``d.hh:mm:ss``."""
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = f"{hours:02}:{minutes:02}:{secs:02}"
-    return f"{days}.{clock}" if days else clock
 
 
 async def _aiter(items: Iterable[str]) -> AsyncIterator[str]:

@@ -1,27 +1,23 @@
 """``python -m tokenboard gateway``: serve the local gateway, or list its subscriptions and keys.
 
-The flags override the configuration for every subscription. Settings come from
-``.streamlit/secrets.toml`` (when present in the working directory) and ``TOKENBOARD_*``
-environment variables, exactly as the dashboard reads them.
+The flags override the configuration for every subscription. Settings come from the secrets
+files (``.streamlit/secrets.toml`` in the working directory, ``~/.streamlit/secrets.toml``) and
+``TOKENBOARD_*`` environment variables, exactly as the dashboard and the CLI read them.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import os
 import sys
-import tomllib
 from pathlib import Path
 
-from tokenboard.config import QUOTA_PERIODS, ConfigError, Settings, load_settings
+from tokenboard.config import QUOTA_PERIODS, SECRETS_FILES, ConfigError, Settings
 from tokenboard.gateway.app import create_app
 from tokenboard.gateway.config import MOCK, load_gateway_config
 from tokenboard.gateway.server import bind, uvicorn_server
+from tokenboard.settings import load_settings
 from tokenboard.store import Store
-
-SECRETS_FILE = Path(".streamlit/secrets.toml")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = apply_flags(load_cli_settings(), args)
+        settings = apply_flags(load_settings(files=SECRETS_FILES), args)
         config = load_gateway_config(settings)
-    except (ConfigError, OSError, tomllib.TOMLDecodeError) as exc:
+    except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.list_subscriptions:
@@ -71,34 +67,30 @@ def main(argv: list[str]) -> int:
         f"  APIs: {backends}\n"
         f"  key header: {config.key_header}; subscriptions: {', '.join(s.id for s in config.subscriptions)}"
         f" (keys: python -m tokenboard gateway --list-subscriptions)\n"
-        f"  telemetry: {settings.data_dir}",
+        f"  telemetry: {settings.store.data_dir}",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn_server(create_app(config, Store(settings.data_dir))).run(sockets=[sock])
+    uvicorn_server(create_app(config, Store(settings.store.data_dir))).run(sockets=[sock])
     return 0
 
 
-def load_cli_settings() -> Settings:
-    secrets = tomllib.loads(SECRETS_FILE.read_text("utf-8")) if SECRETS_FILE.is_file() else {}
-    return load_settings(secrets, os.environ)
-
-
 def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
-    changes: dict[str, object] = {}
+    limits: dict[str, object] = {}
+    gateway: dict[str, object] = {}
     if args.tokens_per_minute is not None:
-        changes |= {"tokens_per_minute": args.tokens_per_minute, "tokens_per_minute_overrides": {}}
+        limits |= {"tokens_per_minute": args.tokens_per_minute, "tokens_per_minute_overrides": {}}
     if args.token_quota is not None:
-        changes |= {"token_quota": args.token_quota, "gateway_token_quota_overrides": ""}
+        limits["token_quota"] = args.token_quota
+        gateway["token_quota_overrides"] = {}
     if args.token_quota_period is not None:
-        changes["token_quota_period"] = args.token_quota_period
+        limits["token_quota_period"] = args.token_quota_period
     if args.key_header is not None:
-        changes["gateway_key_header"] = args.key_header.strip()
+        gateway["key_header"] = args.key_header
     if args.mock_latency_ms is not None:
-        changes["gateway_mock_latency_ms"] = args.mock_latency_ms
-    if args.data_dir is not None:
-        changes["data_dir"] = args.data_dir.expanduser()
-    return dataclasses.replace(settings, **changes)
+        gateway["mock_latency_ms"] = args.mock_latency_ms
+    store = {"data_dir": args.data_dir} if args.data_dir is not None else {}
+    return settings.replace(limits=limits, gateway=gateway, store=store)
 
 
 def _positive(text: str) -> int:

@@ -1,6 +1,6 @@
 """What the gateway serves: APIs with their backends, subscriptions with their keys and limits.
 
-Everything comes from :class:`tokenboard.config.Settings`. With nothing configured the gateway
+Everything comes from the ``[gateway]`` and ``[limits]`` settings, already parsed and checked. With nothing configured the gateway
 serves demo APIs on the mock model and demo subscriptions whose keys are generated once per data
 directory (``<data_dir>/.gateway-keys.json``, readable by its owner only), so every clone has its
 own keys and scripts find them with ``python -m tokenboard gateway --list-subscriptions``.
@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tokenboard.config import ConfigError, Settings, parse_pairs
+from tokenboard.config import ConfigError, Settings
 from tokenboard.gateway.limiter import Limits
 
 MOCK = "mock"
@@ -46,7 +46,7 @@ class GatewayConfig:
 
     @property
     def key_header(self) -> str:
-        return self.settings.gateway_key_header
+        return self.settings.gateway.key_header
 
     def subscription_for_key(self, key: str) -> Subscription | None:
         """The subscription a key belongs to (constant-time comparison against each key)."""
@@ -58,60 +58,25 @@ class GatewayConfig:
 
 
 def load_gateway_config(settings: Settings) -> GatewayConfig:
-    """Parse the gateway_* settings; demo APIs and subscriptions fill in what is not configured."""
-    apis = _apis(settings)
-    keys = parse_pairs("gateway_subscriptions", settings.gateway_subscriptions)
-    keys = keys or demo_keys(settings.data_dir)
-    quota_key = "gateway_token_quota_overrides"
-    quotas = {
-        sub: _whole(quota_key, sub, n)
-        for sub, n in parse_pairs(quota_key, settings.gateway_token_quota_overrides).items()
-    }
-    subscriptions = []
-    for sub_id, key in keys.items():
-        if not key:
-            raise ConfigError("gateway_subscriptions", f"has an empty key for subscription {sub_id!r}")
-        limits = Limits(
-            tokens_per_minute=settings.limit_for(sub_id),
-            token_quota=quotas.get(sub_id, settings.token_quota),
-            quota_period=settings.token_quota_period,
+    """APIs and subscriptions from the gateway settings; demo ones fill in what is not configured."""
+    gateway, limits = settings.gateway, settings.limits
+    default_backend = gateway.upstream_url or MOCK
+    configured = gateway.apis or dict.fromkeys(DEMO_APIS, "")
+    apis = {name: Api(name, backend or default_backend) for name, backend in configured.items()}
+    keys = {sub: key.get_secret_value() for sub, key in gateway.subscriptions.items()}
+    subscriptions = tuple(
+        Subscription(
+            sub_id,
+            key,
+            Limits(
+                tokens_per_minute=limits.for_subscription(sub_id),
+                token_quota=gateway.token_quota_overrides.get(sub_id, limits.token_quota),
+                quota_period=limits.token_quota_period,
+            ),
         )
-        subscriptions.append(Subscription(sub_id, key, limits))
-    if len({s.key for s in subscriptions}) != len(subscriptions):
-        raise ConfigError("gateway_subscriptions", "gives two subscriptions the same key")
-    if not settings.gateway_key_header.strip():
-        raise ConfigError("gateway_key_header", "must not be empty")
-    return GatewayConfig(settings, apis, tuple(subscriptions))
-
-
-def _apis(settings: Settings) -> dict[str, Api]:
-    default_backend = settings.gateway_upstream_url or MOCK
-    if not settings.gateway_apis.strip():
-        return {name: Api(name, default_backend) for name in DEMO_APIS}
-    apis = {}
-    for part in settings.gateway_apis.split(","):
-        name, _, backend = part.strip().partition("=")
-        name, backend = name.strip().strip("/"), backend.strip() or default_backend
-        if not name:
-            continue
-        if "/" in name or not name.isprintable():
-            raise ConfigError("gateway_apis", f"has an API name that is not one path segment: {name!r}")
-        if backend != MOCK and not backend.startswith(("http://", "https://")):
-            raise ConfigError(
-                "gateway_apis", f"gives API {name!r} a backend that is neither 'mock' nor a URL"
-            )
-        apis[name] = Api(name, backend.rstrip("/"))
-    return apis
-
-
-def _whole(key: str, name: str, text: str) -> int:
-    try:
-        number = int(text.replace("_", ""))
-    except ValueError:
-        raise ConfigError(key, f"has a non-numeric value for {name!r}") from None
-    if number < 0:
-        raise ConfigError(key, f"has a negative value for {name!r}")
-    return number
+        for sub_id, key in (keys or demo_keys(settings.store.data_dir)).items()
+    )
+    return GatewayConfig(settings, apis, subscriptions)
 
 
 def demo_keys(data_dir: Path) -> dict[str, str]:

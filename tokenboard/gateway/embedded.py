@@ -13,6 +13,7 @@ import atexit
 import threading
 from pathlib import Path
 
+from tokenboard.backends import backend_class
 from tokenboard.config import Settings
 from tokenboard.gateway.app import create_app
 from tokenboard.gateway.config import load_gateway_config
@@ -24,23 +25,24 @@ _servers: dict[Path, BackgroundServer] = {}
 
 
 def uses_embedded_gateway(settings: Settings) -> bool:
-    return settings.backend == "local" and not settings.gateway_url.strip()
+    """No gateway URL configured, and the backend reads the local store the gateway writes to."""
+    return not settings.gateway.url.strip() and backend_class(settings.backend).reads_local_store
 
 
 def ensure_gateway(settings: Settings) -> str:
     """The gateway URL: the configured one, else the embedded gateway's (started on first call).
 
-    Returns "" when there is neither (the Azure backend with no ``gateway_url``).
+    Returns "" when there is neither (a backend without a local store, and no ``gateway.url``).
     """
-    if settings.gateway_url.strip():
-        return settings.gateway_url.strip().rstrip("/")
+    if settings.gateway.url.strip():
+        return settings.gateway.url.strip().rstrip("/")
     if not uses_embedded_gateway(settings):
         return ""
-    key = Path(settings.data_dir).resolve()
+    key = Path(settings.store.data_dir).resolve()
     with _lock:
         server = _servers.get(key)
         if server is None or not server.running:
-            app = create_app(load_gateway_config(settings), Store(settings.data_dir))
+            app = create_app(load_gateway_config(settings), Store(settings.store.data_dir))
             server = BackgroundServer(app).start()
             if not _servers:
                 atexit.register(stop_all)
@@ -50,8 +52,9 @@ def ensure_gateway(settings: Settings) -> str:
 
 def default_key(settings: Settings) -> str:
     """The key the Test request page starts with: the configured one, else the first demo key."""
-    if settings.gateway_subscription_key or not uses_embedded_gateway(settings):
-        return settings.gateway_subscription_key
+    configured = settings.gateway.subscription_key.get_secret_value()
+    if configured or not uses_embedded_gateway(settings):
+        return configured
     subscriptions = load_gateway_config(settings).subscriptions
     return subscriptions[0].key if subscriptions else ""
 

@@ -12,21 +12,21 @@ written atomically by the store.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from tokenboard import appinsights
 from tokenboard.config import Settings
 from tokenboard.store import Store
 
 log = logging.getLogger(__name__)
 
 ROLE_NAME = "tokenboard-gateway"
-# Keys APIM adds beside the team's own dimensions; the dashboard ignores what it does not map.
-APIM_DIMENSIONS = {"Region": "Local", "Service Name": ROLE_NAME}
+APIM_KEYS = appinsights.apim_keys("Local", ROLE_NAME, ROLE_NAME)
 OPERATION_NAME = "Creates a chat completion"
 
 
@@ -61,9 +61,9 @@ class Telemetry:
     def __init__(self, store: Store | None, settings: Settings, flush_seconds: float | None = None) -> None:
         self.store = store
         self.settings = settings
-        self.flush_seconds = settings.gateway_flush_ms / 1000 if flush_seconds is None else flush_seconds
+        self.flush_seconds = settings.gateway.flush_ms / 1000 if flush_seconds is None else flush_seconds
         self._metrics: dict[tuple[datetime, str, str], _Aggregate] = {}
-        self._requests: list[dict] = []
+        self._requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
@@ -75,22 +75,17 @@ class Telemetry:
         self, at: float, subscription: str, api: str, model: str, usage: dict[str, int]
     ) -> None:
         """One completed call: Total / Prompt / Completion tokens (plus any detail categories)."""
-        s = self.settings
-        dims = APIM_DIMENSIONS | {
-            s.subscription_dimension: subscription,
-            s.api_dimension: api,
-            s.model_dimension: model,
-        }
-        dims_text = json.dumps(dims, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        names = self.settings.telemetry
+        dims_text = appinsights.metric_dimensions(names, subscription, api, model, APIM_KEYS)
         minute = utc_naive(at - at % 60)
         values = {
-            s.total_metric: usage.get("total_tokens", 0),
-            s.prompt_metric: usage.get("prompt_tokens", 0),
-            s.completion_metric: usage.get("completion_tokens", 0),
+            names.total_metric: usage.get("total_tokens", 0),
+            names.prompt_metric: usage.get("prompt_tokens", 0),
+            names.completion_metric: usage.get("completion_tokens", 0),
         }
         for name, key in (
-            ("Prompt Cached Tokens", "cached_tokens"),
-            ("Completion Reasoning Tokens", "reasoning_tokens"),
+            (appinsights.CACHED_METRIC, "cached_tokens"),
+            (appinsights.REASONING_METRIC, "reasoning_tokens"),
         ):
             if key in usage:
                 values[name] = usage[key]
@@ -111,23 +106,20 @@ class Telemetry:
         api: str,
     ) -> None:
         """One gateway request, whatever its outcome. ``path`` carries no query string."""
-        s = self.settings
-        dims: dict[str, str] = APIM_DIMENSIONS | {s.request_api_key: api, "Operation Name": OPERATION_NAME}
-        if subscription is not None:  # unknown on 401: never the key that was sent
-            dims[s.request_subscription_key] = subscription
-        row = {
-            "timestamp": utc_naive(at),
-            "id": request_id,
-            "name": f"{method} {path}",
-            "url": path,
-            "resultCode": str(status),
-            "success": status < 400,
-            "duration": float(duration_ms),
-            "customDimensions": json.dumps(dims, ensure_ascii=False, separators=(",", ":")),
-            "operation_Name": f"{method} {path}",
-            "cloud_RoleName": ROLE_NAME,
-            "itemCount": 1,
-        }
+        # The subscription is unknown on 401: never the key that was sent.
+        extra = {"Operation Name": OPERATION_NAME, "Region": APIM_KEYS["Region"], "Service Name": ROLE_NAME}
+        dims = appinsights.request_dimensions(self.settings.telemetry, subscription, api, extra)
+        row = appinsights.request_row(
+            timestamp=utc_naive(at),
+            id=request_id,
+            name=f"{method} {path}",
+            url=path,
+            result_code=str(status),
+            duration_ms=float(duration_ms),
+            dimensions=dims,
+            operation=f"{method} {path}",
+            role=ROLE_NAME,
+        )
         with self._lock:
             self._requests.append(row)
 
@@ -169,9 +161,10 @@ class Telemetry:
                 return len(metric_rows), 0
             return len(metric_rows), len(requests)
 
-    def _append(self, table: str, rows: list[dict]) -> bool:
+    def _append(self, table: str, rows: list[dict[str, Any]]) -> bool:
         if not rows:
             return True
+        assert self.store is not None
         try:
             self.store.append(table, rows)
             return True
@@ -179,7 +172,9 @@ class Telemetry:
             log.error("Writing gateway %s to %s failed (%s); will retry", table, self.store.data_dir, exc)
             return False
 
-    def _requeue(self, metrics: dict, requests: list[dict]) -> None:
+    def _requeue(
+        self, metrics: dict[tuple[datetime, str, str], _Aggregate], requests: list[dict[str, Any]]
+    ) -> None:
         with self._lock:
             for key, agg in metrics.items():
                 current = self._metrics.setdefault(key, _Aggregate())
@@ -190,19 +185,16 @@ class Telemetry:
             self._requests[:0] = requests
 
     @staticmethod
-    def _metric_row(key: tuple[datetime, str, str], agg: _Aggregate) -> dict:
+    def _metric_row(key: tuple[datetime, str, str], agg: _Aggregate) -> dict[str, Any]:
         minute, name, dims_text = key
-        return {
-            "timestamp": minute,
-            "name": name,
-            "value": agg.total,
-            "valueSum": agg.total,
-            "valueCount": agg.count,
-            "valueMin": agg.low,
-            "valueMax": agg.high,
-            "valueStdDev": agg.stddev,
-            "customDimensions": dims_text,
-            "operation_Name": "",
-            "cloud_RoleName": ROLE_NAME,
-            "itemCount": 1,
-        }
+        return appinsights.metric_row(
+            timestamp=minute,
+            name=name,
+            value_sum=agg.total,
+            value_count=agg.count,
+            value_min=agg.low,
+            value_max=agg.high,
+            value_stddev=agg.stddev,
+            dimensions=dims_text,
+            role=ROLE_NAME,
+        )

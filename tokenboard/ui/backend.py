@@ -1,4 +1,4 @@
-"""One backend per process and settings; the embedded store is seeded on first start."""
+"""One backend per process and settings; a backend that can seed fills its empty store on first start."""
 
 from __future__ import annotations
 
@@ -13,15 +13,13 @@ def get_backend(settings: Settings) -> Backend:
 
 
 def settings_key(settings: Settings) -> str:
-    """Settings as a cache key (``repr`` leaves out the subscription key)."""
+    """Settings as a cache key (``repr`` masks every secret)."""
     return repr(settings)
 
 
 @st.cache_resource(show_spinner="Preparing the demo data (first start only)…")
 def _backend(key: str, _settings: Settings) -> Backend:
     backend = make_backend(_settings)
-    if _settings.backend == "local" and _settings.seed_on_start:
-        from tokenboard.demo import seed_if_empty
-
-        seed_if_empty(backend.store, _settings)
+    if _settings.store.seed_on_start:
+        backend.seed_if_empty()
     return backend

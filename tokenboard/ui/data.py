@@ -48,7 +48,7 @@ def run(backend: Backend, query_name: str, params: Mapping[str, Any]) -> tuple[p
 
 def run_bound(backend: Backend, bound: kql.BoundQuery) -> QueryResult:
     with st.spinner(f"Loading {WHAT.get(bound.name, bound.name)}…"):
-        result = _cached(backend.settings.cache_ttl_seconds)(
+        result = _cached(backend.settings.query.cache_ttl_seconds)(
             settings_key(backend.settings), bound.text, backend, bound
         )
     for warning in result.warnings:

@@ -5,41 +5,41 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import duckdb
 import streamlit as st
 
+from tokenboard import backends
 from tokenboard.backends import BackendError
 from tokenboard.kql import QueryError
 from tokenboard.store import StoreError
 
-ADVICE = {
-    "auth": "Sign in with `az login` (or check the app's managed identity), then press **Refresh**.",
-    "forbidden": "Ask for the **Monitoring Reader** (or Log Analytics Reader) role on the "
+CHECK_SOURCE = "Check the data source in the settings, then press **Refresh**."
+# What to do, by kind of failure (when the backend gave no hint of its own).
+ADVICE: dict[type[BackendError], str] = {
+    backends.AuthError: "Sign in with `az login` (or check the app's managed identity), then press **Refresh**.",
+    backends.ForbiddenError: "Ask for the **Monitoring Reader** (or Log Analytics Reader) role on the "
     "Application Insights resource, then press **Refresh**.",
-    "not_found": "Check `app_insights_resource_id` (or `workspace_id`) in the settings.",
-    "timeout": "Pick a shorter time range or fewer filters, or raise `query_timeout_seconds`.",
-    "throttled": "The query API is busy: wait a minute, then press **Refresh**.",
-    "network": "Check the network connection and `azure_endpoint`, then press **Refresh**.",
-    "bad_query": "This is a bug in tokenboard's query files: please report it with the KQL shown here.",
-    "error": "Check the data source in the settings, then press **Refresh**.",
+    backends.NotFoundError: "Check `azure.resource_id` (or `azure.workspace_id`) in the settings.",
+    backends.QueryTimeoutError: "Pick a shorter time range or fewer filters, or raise `query.timeout_seconds`.",
+    backends.ThrottledError: "The query API is busy: wait a minute, then press **Refresh**.",
+    backends.NetworkError: "Check the network connection and `azure.endpoint`, then press **Refresh**.",
+    backends.BadQueryError: "This is a bug in tokenboard's query files: please report it with the KQL shown here.",
 }
 
 
 def message(exc: Exception) -> str:
     """The text of the one error box for a failure."""
+    if isinstance(exc, backends.StoreReadError):
+        return f"**The local data store cannot be read.** {exc} {CHECK_SOURCE}"
     if isinstance(exc, BackendError):
-        advice = "" if exc.hint else ADVICE.get(exc.kind, ADVICE["error"])
+        advice = "" if exc.hint else ADVICE.get(type(exc), CHECK_SOURCE)
         return f"**The data could not be loaded.** {exc} {advice}".strip()
     if isinstance(exc, QueryError):
         return f"**That view cannot be shown.** {exc}. Check the filters or the link you opened."
     if isinstance(exc, StoreError):
-        return f"**The local data store cannot be read.** {exc}. {ADVICE['error']}"
-    if isinstance(exc, duckdb.Error):  # the local engine, outside the backend's own wording
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"**The local data store cannot be read.** {first}. {ADVICE['error']}"
+        return f"**The local data store cannot be read.** {exc}. {CHECK_SOURCE}"
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        return f"**The local data store cannot be read**{where}: {exc.strerror or exc}. {ADVICE['error']}"
+        return f"**The local data store cannot be read**{where}: {exc.strerror or exc}. {CHECK_SOURCE}"
     return f"**Something went wrong.** {type(exc).__name__}."
 
 
@@ -48,6 +48,6 @@ def shown() -> Iterator[None]:
     """Run a page body; a backend, query or store failure becomes one ``st.error`` and stops."""
     try:
         yield
-    except (BackendError, QueryError, StoreError, OSError, duckdb.Error) as exc:
+    except (BackendError, QueryError, StoreError, OSError) as exc:
         st.error(message(exc), icon=":material/error:")
         st.stop()

@@ -7,7 +7,8 @@ from typing import Any
 
 import streamlit as st
 
-from tokenboard.config import ConfigError, Settings, load_settings
+from tokenboard.config import ConfigError, Settings
+from tokenboard.settings import load_settings
 
 
 def read_secrets() -> Mapping[str, Any]:

@@ -79,8 +79,8 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
     pinned = tr.parse_instant(st.query_params.get("end", ""))
     zones = (
         tr.TIMEZONES
-        if settings.display_timezone in tr.TIMEZONES
-        else (settings.display_timezone, *tr.TIMEZONES)
+        if settings.display.timezone in tr.TIMEZONES
+        else (settings.display.timezone, *tr.TIMEZONES)
     )
     preset = (
         bar.segmented_control(
@@ -95,7 +95,7 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
         or "24h"
     )
     tz = bar.selectbox(
-        "Time zone", zones, index=zones.index(settings.display_timezone), key="tz", bind="query-params"
+        "Time zone", zones, index=zones.index(settings.display.timezone), key="tz", bind="query-params"
     )
     if preset == tr.CUSTOM:
         time_range = _custom_range(bar, tz, pinned or tr.live_end(now))
@@ -132,7 +132,7 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
     if bar.button("Refresh data", icon=":material/refresh:", width="stretch"):
         data.clear()
         st.rerun()
-    bar.caption(f"Data cached for {settings.cache_ttl_seconds} s · {backend.description}")
+    bar.caption(f"Data cached for {settings.query.cache_ttl_seconds} s · {backend.description}")
     return Filters(
         time_range=time_range,
         tz=tz,
@@ -141,7 +141,9 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
         apis=tuple(chosen["api"]),
         models=tuple(chosen["model"]),
         now=now,
-        incomplete_from=tr.first_incomplete_bin(time_range, size, now, settings.ingestion_delay_seconds),
+        incomplete_from=tr.first_incomplete_bin(
+            time_range, size, now, settings.query.ingestion_delay_seconds
+        ),
     )
 
 

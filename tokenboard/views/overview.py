@@ -33,12 +33,20 @@ class UsageTotals:
     def of(cls, pivot: pd.DataFrame, settings: Settings) -> UsageTotals:
         """Totals from the ``usage_pivot`` frame; calls are counted once, on Total Tokens rows."""
         by_metric = pivot.groupby("metric")["tokens"].sum() if not pivot.empty else pd.Series(dtype=float)
-        known = {settings.total_metric, settings.prompt_metric, settings.completion_metric}
-        calls = pivot.loc[pivot["metric"] == settings.total_metric, "calls"].sum() if not pivot.empty else 0
+        known = {
+            settings.telemetry.total_metric,
+            settings.telemetry.prompt_metric,
+            settings.telemetry.completion_metric,
+        }
+        calls = (
+            pivot.loc[pivot["metric"] == settings.telemetry.total_metric, "calls"].sum()
+            if not pivot.empty
+            else 0
+        )
         return cls(
-            total=float(by_metric.get(settings.total_metric, 0.0)),
-            prompt=float(by_metric.get(settings.prompt_metric, 0.0)),
-            completion=float(by_metric.get(settings.completion_metric, 0.0)),
+            total=float(by_metric.get(settings.telemetry.total_metric, 0.0)),
+            prompt=float(by_metric.get(settings.telemetry.prompt_metric, 0.0)),
+            completion=float(by_metric.get(settings.telemetry.completion_metric, 0.0)),
             calls=int(calls),
             other={str(k): float(v) for k, v in by_metric.items() if k not in known},
         )
@@ -91,7 +99,7 @@ def limit_headline(now: RequestTotals, before: RequestTotals, period: str) -> He
 
 def busiest(pivot: pd.DataFrame, column: str, settings: Settings) -> tuple[str, float, float] | None:
     """The dimension value with the most Total Tokens: (label, tokens, share of all)."""
-    totals = pivot[pivot["metric"] == settings.total_metric].groupby(column)["tokens"].sum()
+    totals = pivot[pivot["metric"] == settings.telemetry.total_metric].groupby(column)["tokens"].sum()
     if totals.empty or totals.sum() <= 0:
         return None
     top = totals.sort_values(ascending=False, kind="stable")

@@ -145,7 +145,7 @@ def hits_timeline(frame: pd.DataFrame, subscriptions: list[str], tz: str = "UTC"
 def headroom(frame: pd.DataFrame, settings: Settings) -> Chart:
     """Each subscription's peak minute as a share of its tokens-per-minute limit (line at 100%)."""
     data = frame[["subscription", "peak_tokens", "peak_minute", "mean_tokens", "active_minutes"]].copy()
-    data["limit"] = data["subscription"].map(settings.limit_for).astype("int64")
+    data["limit"] = data["subscription"].map(settings.limits.for_subscription).astype("int64")
     data["peak_share_of_limit"] = data["peak_tokens"] / data["limit"]
     data["headroom_tokens"] = data["limit"] - data["peak_tokens"]
     data = labelled(data).sort_values("peak_share_of_limit", ascending=False).reset_index(drop=True)
@@ -183,7 +183,7 @@ def headroom(frame: pd.DataFrame, settings: Settings) -> Chart:
 
 def closest_to_limit(frame: pd.DataFrame, settings: Settings) -> list[str]:
     """Subscriptions (raw names) by their peak minute's share of their limit, closest first."""
-    share = frame["peak_tokens"] / frame["subscription"].map(settings.limit_for)
+    share = frame["peak_tokens"] / frame["subscription"].map(settings.limits.for_subscription)
     return frame.assign(share=share).sort_values("share", ascending=False)["subscription"].tolist()
 
 
@@ -196,7 +196,7 @@ def headroom_over_time(
     end=None,
 ) -> Chart:
     """One subscription's busiest minute per bin against its tokens-per-minute limit."""
-    limit = settings.limit_for(subscription)
+    limit = settings.limits.for_subscription(subscription)
     data = frame[frame["subscription"] == subscription][["timestamp", "peak_tokens"]].copy()
     data = data.assign(limit=limit, complete=completeness(data["timestamp"], incomplete_from)).reset_index(
         drop=True
@@ -233,7 +233,7 @@ def headroom_over_time(
 def throttled_minutes(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Minutes with 429/403 answers, the tokens admitted then, and that against the limit."""
     data = frame.copy()
-    data["limit"] = data["subscription"].map(settings.limit_for).astype("int64")
+    data["limit"] = data["subscription"].map(settings.limits.for_subscription).astype("int64")
     data["share_of_limit"] = data["tokens"] / data["limit"]
     data = labelled(data)
     return data[

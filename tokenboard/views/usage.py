@@ -20,9 +20,9 @@ TOTAL = "Total"
 def metric_kind(name: str, settings: Settings) -> str:
     """total, prompt, completion, or other (a category the policy added that overlaps them)."""
     return {
-        settings.total_metric: "total",
-        settings.prompt_metric: "prompt",
-        settings.completion_metric: "completion",
+        settings.telemetry.total_metric: "total",
+        settings.telemetry.prompt_metric: "prompt",
+        settings.telemetry.completion_metric: "completion",
     }.get(name, "other")
 
 
@@ -112,7 +112,12 @@ def _fold_small_series(data: pd.DataFrame) -> pd.DataFrame:
 
 def measures(frame: pd.DataFrame, settings: Settings) -> list[str]:
     """What a pivot cell can hold: the three token metrics, calls, then any other metric seen."""
-    known = [settings.total_metric, settings.prompt_metric, settings.completion_metric, CALLS]
+    known = [
+        settings.telemetry.total_metric,
+        settings.telemetry.prompt_metric,
+        settings.telemetry.completion_metric,
+        CALLS,
+    ]
     others = sorted(set(frame["metric"]) - set(known)) if not frame.empty else []
     return known + others
 
@@ -125,7 +130,7 @@ def pivot(
     ``measure`` is a metric name (its tokens) or "Calls" (calls counted once, on Total Tokens).
     """
     if measure == CALLS:
-        source = frame[frame["metric"] == settings.total_metric].rename(columns={"calls": "value"})
+        source = frame[frame["metric"] == settings.telemetry.total_metric].rename(columns={"calls": "value"})
     else:
         source = frame[frame["metric"] == measure].rename(columns={"tokens": "value"})
     source = labelled(source)
