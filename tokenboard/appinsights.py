@@ -60,7 +60,8 @@ JSON_COLUMNS = ("customDimensions",)
 APIM_METRIC_KEYS = ("Region", "Service ID", "Service Name", "Service Type")
 # Dimension names APIM fills itself when a policy names them without a value.
 APIM_DEFAULT_DIMENSIONS = (
-    "API ID", "Operation ID", "Product ID", "User ID", "Subscription ID", "Location", "Gateway ID", "Backend ID",
+    "API ID", "Operation ID", "Product ID", "User ID", "Subscription ID", "Location", "Gateway ID",
+    "Backend ID",
 )  # fmt: skip
 # Metric names newer policy versions emit beside Total/Prompt/Completion. They overlap Prompt
 # and Completion, so they are never part of Total.

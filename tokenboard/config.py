@@ -19,6 +19,7 @@ and a test keeps the two equal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tomllib
@@ -108,10 +109,8 @@ def _whole(noun: str = "") -> Callable[[Any], int]:
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
         elif isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):
                 number = int(value.strip().replace("_", ""))
-            except ValueError:
-                pass
         if number is None:
             raise _problem(f"has a non-numeric {noun}" if noun else "must be a whole number")
         if number < 0:
@@ -409,7 +408,8 @@ class Gateway(Section):
     )
     key_header: Name = Field(
         "Ocp-Apim-Subscription-Key",
-        description='Header that carries the APIM subscription key (APIM\'s default; teams often use "api-key").',
+        description="Header that carries the APIM subscription key (APIM's default; teams often use\n"
+        '"api-key").',
     )
     subscription_key: Secret = Field(
         SecretStr(""),
@@ -417,8 +417,8 @@ class Gateway(Section):
     )
     subscriptions: KeyTable = Field(
         default_factory=dict,
-        description='The local gateway\'s subscriptions and their keys: a table, "id=key,id2=key2" or a JSON\n'
-        "object. Secret. Empty: demo subscriptions whose keys are generated once per data_dir\n"
+        description='The local gateway\'s subscriptions and their keys: a table, "id=key,id2=key2" or\n'
+        "a JSON object. Secret. Empty: demo subscriptions whose keys are generated once per data_dir\n"
         "(see: python -m tokenboard gateway --list-subscriptions).",
     )
     apis: ApiTable = Field(
@@ -492,8 +492,8 @@ class Settings(BaseSettings):
 
     backend: Annotated[str, BeforeValidator(_text), AfterValidator(_not_empty)] = Field(
         "local",
-        description='"local": the embedded store (DuckDB over Parquet files in store.data_dir), filled with demo\n'
-        "traffic, by `python -m tokenboard import`, or by the local gateway.\n"
+        description='"local": the embedded store (DuckDB over Parquet files in store.data_dir), filled\n'
+        "with demo traffic, by `python -m tokenboard import`, or by the local gateway.\n"
         '"azure": an Application Insights resource or a Log Analytics workspace ([azure] below).',
     )
     store: Store = Store()

@@ -47,7 +47,7 @@ def test_embedded_gateway_writes_to_the_dashboards_store(local_settings) -> None
     )
     assert answer.status_code == 200
     embedded.stop_all()  # a clean stop flushes
-    assert list(read_table(Store(local_settings.data_dir), "requests")["resultCode"]) == ["200"]
+    assert list(read_table(Store(local_settings.store.data_dir), "requests")["resultCode"]) == ["200"]
 
 
 def test_a_configured_gateway_url_is_used_as_is(data_dir) -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from gateway_helpers import free_port
 
+from tokenboard.config import SECRETS_FILES
 from tokenboard.gateway import cli
 from tokenboard.gateway.server import bind
+from tokenboard.settings import load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +50,7 @@ def test_flags_override_the_configuration_for_every_subscription(monkeypatch) ->
         ["--tokens-per-minute", "50", "--key-header", "api-key", "--token-quota", "1000",
          "--token-quota-period", "Daily"]
     )  # fmt: skip
-    settings = cli.apply_flags(cli.load_cli_settings(), args)
+    settings = cli.apply_flags(load_settings(files=SECRETS_FILES), args)
     assert settings.limits.for_subscription("team-alpha") == 50 == settings.limits.for_subscription("anyone")
     assert (settings.gateway.key_header, settings.limits.token_quota, settings.limits.token_quota_period) == (
         "api-key", 1000, "Daily"

@@ -165,12 +165,12 @@ class AzureBackend(Backend):
         if isinstance(exc, ServiceResponseTimeoutError) or _caused_by(exc, TimeoutError):
             return QueryTimeoutError(
                 f"Query '{bound.name}' got no answer from Azure within {timeout} s.",
-                hint="Narrow the time range or the filters, or raise query.timeout_seconds.",
+                hint="Narrow the time range or the filters, or raise query_timeout_seconds.",
             )
         if isinstance(exc, ServiceRequestError):
             return NetworkError(
                 f"Could not reach the Log Analytics API at {self.endpoint}.",
-                hint="Check the network, any proxy settings and azure.endpoint, then retry.",
+                hint="Check the network, any proxy settings and azure_endpoint, then retry.",
             )
         if isinstance(exc, ServiceResponseError):
             return NetworkError(
@@ -199,12 +199,12 @@ class AzureBackend(Backend):
             return AuthError(
                 f"Azure did not accept the sign-in for {target} (HTTP 401).{said}",
                 hint="Sign in again with `az login` or check the app's managed identity; with a "
-                "sovereign cloud or private link also set azure.audience.",
+                "sovereign cloud or private link also set azure_audience.",
             )
         if status == 403 and code.startswith("InvalidAuthenticationToken"):
             return AuthError(
                 f"Azure did not accept the sign-in token for {target} (HTTP 403).{said}",
-                hint="With a sovereign cloud or a private link, set azure.audience to the API's "
+                hint="With a sovereign cloud or a private link, set azure_audience to the API's "
                 "audience (for example https://api.loganalytics.azure.cn); otherwise sign in again.",
             )
         if status == 403:
@@ -214,8 +214,8 @@ class AzureBackend(Backend):
         if status == 404:
             return NotFoundError(
                 f"{target} was not found (HTTP 404).{said}",
-                hint="Check azure.resource_id (/subscriptions/<id>/resourceGroups/<group>/"
-                "providers/microsoft.insights/components/<name>) or azure.workspace_id (the Workspace ID "
+                hint="Check app_insights_resource_id (/subscriptions/<id>/resourceGroups/<group>/"
+                "providers/microsoft.insights/components/<name>) or workspace_id (the Workspace ID "
                 "on the workspace's Overview page).",
             )
         if status == 429:
@@ -224,13 +224,13 @@ class AzureBackend(Backend):
             return ThrottledError(
                 "The Log Analytics query API is throttling this identity's requests (HTTP 429).",
                 hint=f"This is the API's own limit, not the gateway's: {when} and retry; a longer "
-                "query.cache_ttl_seconds sends fewer queries.",
+                "cache_ttl_seconds sends fewer queries.",
             )
         if status in (408, 504) or code == "GatewayTimeout":
             return QueryTimeoutError(
                 f"Query '{bound.name}' ran longer than {self.settings.query.timeout_seconds} s and "
                 f"Azure stopped it (HTTP {status}).",
-                hint="Narrow the time range or the filters, or raise query.timeout_seconds (at most 600).",
+                hint="Narrow the time range or the filters, or raise query_timeout_seconds (at most 600).",
             )
         if status >= 500:
             return BackendError(

@@ -87,7 +87,7 @@ class Backend(ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    @classmethod
+    @classmethod  # noqa: B027 - a hook: most backends need no check
     def check_settings(cls, settings: Settings) -> None:
         """Raise ``ConfigError`` when the settings cannot work with this backend."""
 

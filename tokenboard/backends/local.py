@@ -25,6 +25,7 @@ from duckdb_kql.engine import schema as read_schema
 from duckdb_kql.types import kusto_type
 
 from tokenboard import kql
+from tokenboard.appinsights import SCHEMAS, TABLES
 from tokenboard.backends.base import (
     Backend,
     BackendError,
@@ -35,7 +36,6 @@ from tokenboard.backends.base import (
 )
 from tokenboard.config import Settings
 from tokenboard.frames import normalize
-from tokenboard.appinsights import SCHEMAS, TABLES
 from tokenboard.store import Store, StoreError
 
 # What runs in place of the shared prelude: the same columns, from the side tables below.
@@ -170,7 +170,7 @@ class LocalBackend(Backend):
         except duckdb.InterruptException:
             raise QueryTimeoutError(
                 f"The query took longer than {timeout} s and was stopped.",
-                hint="Narrow the time range or raise query.timeout_seconds.",
+                hint="Narrow the time range or raise query_timeout_seconds.",
             ) from None
         except (duckdb.BinderException, duckdb.ParserException, duckdb.ConversionException) as exc:
             raise BadQueryError(f"The query failed in the local engine: {exc}") from None

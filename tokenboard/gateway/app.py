@@ -145,7 +145,8 @@ class Gateway:
         prompt = await self._prompt_tokens(chat)
         decision = self.limiter.admit(subscription.id, subscription.limits, prompt)
         if decision.status == 403:
-            message = f"Token quota is exceeded. Quota will be replenished in {timespan_text(timedelta(seconds=decision.retry_after))}."
+            wait = timespan_text(timedelta(seconds=decision.retry_after))
+            message = f"Token quota is exceeded. Quota will be replenished in {wait}."
             return self._error(call, 403, message, self._refusal_headers(decision))
         if decision.status == 429:
             message = f"Token limit is exceeded. Try again in {decision.retry_after} seconds."

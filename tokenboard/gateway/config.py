@@ -1,9 +1,10 @@
 """What the gateway serves: APIs with their backends, subscriptions with their keys and limits.
 
-Everything comes from the ``[gateway]`` and ``[limits]`` settings, already parsed and checked. With nothing configured the gateway
-serves demo APIs on the mock model and demo subscriptions whose keys are generated once per data
-directory (``<data_dir>/.gateway-keys.json``, readable by its owner only), so every clone has its
-own keys and scripts find them with ``python -m tokenboard gateway --list-subscriptions``.
+Everything comes from the ``[gateway]`` and ``[limits]`` settings, already parsed and checked.
+With nothing configured the gateway serves demo APIs on the mock model and demo subscriptions
+whose keys are generated once per data directory (``<data_dir>/.gateway-keys.json``, readable by
+its owner only), so every clone has its own keys and scripts find them with
+``python -m tokenboard gateway --list-subscriptions``.
 """
 
 from __future__ import annotations

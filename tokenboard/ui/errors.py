@@ -15,14 +15,17 @@ from tokenboard.store import StoreError
 CHECK_SOURCE = "Check the data source in the settings, then press **Refresh**."
 # What to do, by kind of failure (when the backend gave no hint of its own).
 ADVICE: dict[type[BackendError], str] = {
-    backends.AuthError: "Sign in with `az login` (or check the app's managed identity), then press **Refresh**.",
+    backends.AuthError: "Sign in with `az login` (or check the app's managed identity), "
+    "then press **Refresh**.",
     backends.ForbiddenError: "Ask for the **Monitoring Reader** (or Log Analytics Reader) role on the "
     "Application Insights resource, then press **Refresh**.",
-    backends.NotFoundError: "Check `azure.resource_id` (or `azure.workspace_id`) in the settings.",
-    backends.QueryTimeoutError: "Pick a shorter time range or fewer filters, or raise `query.timeout_seconds`.",
+    backends.NotFoundError: "Check `app_insights_resource_id` (or `workspace_id`) in the settings.",
+    backends.QueryTimeoutError: "Pick a shorter time range or fewer filters, "
+    "or raise `query_timeout_seconds`.",
     backends.ThrottledError: "The query API is busy: wait a minute, then press **Refresh**.",
-    backends.NetworkError: "Check the network connection and `azure.endpoint`, then press **Refresh**.",
-    backends.BadQueryError: "This is a bug in tokenboard's query files: please report it with the KQL shown here.",
+    backends.NetworkError: "Check the network connection and `azure_endpoint`, then press **Refresh**.",
+    backends.BadQueryError: "This is a bug in tokenboard's query files: "
+    "please report it with the KQL shown here.",
 }
 
 
