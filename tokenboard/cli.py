@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv[:1] == ["gateway"]:  # everything after the word belongs to the gateway's own CLI
             return _run_gateway(argv[1:])
         args = build_parser().parse_args(argv)
-        return args.handler(args)
+        return int(args.handler(args))
     except CliError as exc:
         return _fail(str(exc), exc.code)
     except (kql.QueryError, ConfigError) as exc:

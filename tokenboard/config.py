@@ -31,7 +31,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic import ValidationError as _ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings.exceptions import SettingsError
 
 ENV_PREFIX = "TOKENBOARD_"
@@ -514,8 +520,13 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: Any, init_settings: Any, **sources: Any
-    ) -> tuple[Any, ...]:
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)  # the environment and the files are read by read_settings only
 
     def replace(self, **changes: Any) -> Settings:
@@ -549,7 +560,8 @@ def _nest(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 
 def _lower_fields(section: str, value: Mapping[str, Any]) -> dict[str, Any]:
     """Field names inside a section, case-insensitively (table entries keep their case)."""
-    fields = _section_class(section).model_fields if _section_class(section) else {}
+    section_class = _section_class(section)
+    fields = section_class.model_fields if section_class else {}
     return {(k.lower() if isinstance(k, str) and k.lower() in fields else k): v for k, v in value.items()}
 
 

@@ -26,6 +26,7 @@ import itertools
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -225,7 +226,9 @@ def _tenants(settings: Settings, seed: int, count: int) -> _Tenants:
     """Draw each tenant from its own random stream, so the first n of a larger set are
     the same n tenants (which lets ``rows=`` pick a count from expected sizes)."""
     names = subscription_names(count)
-    columns: dict[str, list] = {key: [] for key in ("peak", "per_call", "tz", "weekend", "batch", "bursts")}
+    columns: dict[str, list[Any]] = {
+        key: [] for key in ("peak", "per_call", "tz", "weekend", "batch", "bursts")
+    }
     combo_tenant, combo_api, combo_model, weights = [], [], [], []
     for t, name in enumerate(names):
         rng = np.random.default_rng([seed, 1, t])
@@ -302,11 +305,13 @@ def _profile(tenants: _Tenants, minutes: np.ndarray) -> np.ndarray:
     night = np.exp(-(((hours - 2.5) / 1.2) ** 2))
     shape = np.where(tenants.batch[:, None], 0.15 + 0.85 * night, shape)
     weekend = np.where(weekday >= 5, tenants.weekend[:, None], 1.0)
-    return shape * np.where(tenants.batch[:, None], 1.0, weekend)
+    profile: np.ndarray = shape * np.where(tenants.batch[:, None], 1.0, weekend)
+    return profile
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return result
 
 
 # --- one day --------------------------------------------------------------------------
@@ -399,7 +404,8 @@ def _group_cumsum(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     running = np.cumsum(values)
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     before = np.repeat(running[starts] - values[starts], np.diff(np.r_[starts, values.size]))
-    return running - before
+    result: np.ndarray = running - before
+    return result
 
 
 def _metric_rows(

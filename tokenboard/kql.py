@@ -223,7 +223,8 @@ def _as_timedelta(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if hasattr(value, "to_pytimedelta"):
-        return value.to_pytimedelta()
+        span: timedelta = value.to_pytimedelta()
+        return span
     raise QueryError(f"expected a timespan, got {value!r}")
 
 
@@ -297,7 +298,7 @@ def _check_type(param: Param, value: Any, now: datetime | None = None) -> Any:
         raise QueryError(f"parameter '{param.name}' expects a {param.type}, got {value!r}")
     if not isinstance(value, expected):
         raise QueryError(f"parameter '{param.name}' expects a {param.type}, got {value!r}")
-    return list(value) if param.type == "dynamic" else value
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def resolve(query: QueryFile, params: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:

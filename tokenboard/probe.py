@@ -264,7 +264,7 @@ def _result(
     request: ProbeRequest, response: httpx.Response, index: int, started: datetime, latency: float
 ) -> ProbeResult:
     headers = {k: ("***" if request.key and request.key in v else v) for k, v in response.headers.items()}
-    limits = {
+    limits: dict[str, Any] = {
         "remaining_tokens": _int(response.headers.get(request.remaining_header)),
         "consumed_tokens": _int(response.headers.get(request.consumed_header)),
         "retry_after": _int(response.headers.get(request.retry_after_header)),
@@ -279,7 +279,7 @@ def _result(
         return ProbeResult(index, started, response.status_code, latency, **limits, headers=headers,
                            error=_scrub(error, request.key))  # fmt: skip
     body = body if isinstance(body, dict) else {}
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    usage: dict[str, Any] = body["usage"] if isinstance(body.get("usage"), dict) else {}
     choices = body.get("choices") if isinstance(body.get("choices"), list) else []
     reply = ""
     if choices and isinstance(choices[0], dict):

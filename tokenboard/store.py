@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,15 +75,16 @@ class Store:
     def _manifest_path(self, table: str) -> Path:
         return self.table_dir(table) / "manifest.json"
 
-    def _read_manifest(self, table: str) -> dict:
+    def _read_manifest(self, table: str) -> dict[str, Any]:
         try:
-            return json.loads(self._manifest_path(table).read_text("utf-8"))
+            manifest: dict[str, Any] = json.loads(self._manifest_path(table).read_text("utf-8"))
+            return manifest
         except FileNotFoundError:
             return {"version": 0, "segments": [], "retired": []}
         except json.JSONDecodeError as exc:  # only a hand-edited file can get here
             raise StoreError(f"{self._manifest_path(table)} is not valid JSON: {exc}") from exc
 
-    def _write_manifest(self, table: str, manifest: dict) -> None:
+    def _write_manifest(self, table: str, manifest: dict[str, Any]) -> None:
         _atomic_write_bytes(self._manifest_path(table), json.dumps(manifest, indent=1).encode())
 
     def version(self, table: str) -> int:
@@ -156,7 +158,7 @@ class Store:
         self._delete_retired(table, manifest)
         return len(small)
 
-    def _delete_retired(self, table: str, manifest: dict) -> None:
+    def _delete_retired(self, table: str, manifest: dict[str, Any]) -> None:
         """Delete retired files past their grace period (the caller rewrites the manifest)."""
         cutoff = time.time() - RETIRED_GRACE_SECONDS
         keep = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -57,7 +57,7 @@ def run_bound(backend: Backend, bound: kql.BoundQuery) -> QueryResult:
 
 
 @functools.cache
-def _cached(ttl: int):
+def _cached(ttl: int) -> Callable[[str, str, Backend, kql.BoundQuery], QueryResult]:
     @st.cache_data(ttl=ttl, show_spinner=False, max_entries=512)
     def run_query(backend_key: str, text: str, _backend: Backend, _bound: kql.BoundQuery) -> QueryResult:
         return _backend.run_query(_bound)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -55,7 +55,7 @@ def table(
     selectable: bool = False,
     csv: pd.DataFrame | None = None,
     hide_index: bool = True,
-    height: int | str = "auto",
+    height: int | Literal["auto"] = "auto",
 ) -> Any:
     """A dataframe (times shown in the display zone) and its details (CSV in UTC)."""
     event = st.dataframe(

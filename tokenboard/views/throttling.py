@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -21,7 +23,9 @@ def _rates(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def rates_over_time(frame: pd.DataFrame, tz: str = "UTC", incomplete_from=None, end=None) -> Chart:
+def rates_over_time(
+    frame: pd.DataFrame, tz: str = "UTC", incomplete_from: datetime | None = None, end: datetime | None = None
+) -> Chart:
     """429 and 403 shares of requests per bin, as two lines (one series: split_by = none)."""
     data = frame.groupby("timestamp", as_index=False)[["requests", "rate_limited", "quota_exceeded"]].sum()
     data = _rates(data)
@@ -192,8 +196,8 @@ def headroom_over_time(
     subscription: str,
     settings: Settings,
     tz: str = "UTC",
-    incomplete_from=None,
-    end=None,
+    incomplete_from: datetime | None = None,
+    end: datetime | None = None,
 ) -> Chart:
     """One subscription's busiest minute per bin against its tokens-per-minute limit."""
     limit = settings.limits.for_subscription(subscription)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -31,8 +34,8 @@ def tokens_over_time(
     split_by: str,
     settings: Settings,
     tz: str = "UTC",
-    incomplete_from=None,
-    end=None,
+    incomplete_from: datetime | None = None,
+    end: datetime | None = None,
 ) -> Chart:
     """Stacked tokens per bin. By metric: prompt + completion stacked, total as a line on top,
     other categories as dotted lines (they overlap prompt/completion, so stacking them would
@@ -229,7 +232,7 @@ def selected_subscription(event: object, chart_data: pd.DataFrame) -> str | None
     return None
 
 
-def _get(obj: object, key: str):
+def _get(obj: object, key: str) -> Any:
     if obj is None:
         return None
     if isinstance(obj, dict):
@@ -238,7 +241,7 @@ def _get(obj: object, key: str):
 
 
 def _labelled_bars(
-    data: pd.DataFrame, x: str, *, color: str, text, customdata, hovertemplate: str, headroom: float
+    data: pd.DataFrame, x: str, *, color: str, text: Any, customdata: Any, hovertemplate: str, headroom: float
 ) -> go.Figure:
     """Horizontal bars per subscription, top first, with their label outside the bar.
 
