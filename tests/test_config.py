@@ -188,3 +188,177 @@ def test_every_flat_key_of_earlier_versions_still_works() -> None:
         section, key = path.split(".")
         default = getattr(getattr(Settings(), section), key)
         assert getattr(getattr(Settings(**{flat: default}), section), key) == default, flat
+
+
+# --- sections, aliases, the environment ----------------------------------------------------
+
+
+def test_sections_in_the_secrets_file_set_nested_keys() -> None:
+    settings = load_settings(
+        {
+            "gateway": {"url": "https://apim.example.net", "key_header": "api-key"},
+            "limits": {"tokens_per_minute": 500, "tokens_per_minute_overrides": {"contoso": 900}},
+            "QUERY": {"Timeout_Seconds": 9},  # section and key names are case-insensitive
+        },
+        environ={},
+    )
+    assert settings.gateway.url == "https://apim.example.net"
+    assert settings.gateway.key_header == "api-key"
+    assert settings.limits.for_subscription("contoso") == 900
+    assert settings.limits.for_subscription("other") == 500
+    assert settings.query.timeout_seconds == 9
+
+
+def test_a_flat_key_and_its_section_mean_the_same() -> None:
+    flat = load_settings(
+        {"gateway_url": "https://a.example", "display_timezone": "Europe/Berlin"}, environ={}
+    )
+    nested = load_settings(
+        {"gateway": {"url": "https://a.example"}, "display": {"timezone": "Europe/Berlin"}}, environ={}
+    )
+    assert flat == nested
+
+
+def test_environment_nests_with_double_underscores_and_wins() -> None:
+    settings = load_settings(
+        {"gateway": {"url": "https://file.example", "flush_ms": 300}},
+        environ={"TOKENBOARD_GATEWAY__URL": "https://env.example", "TOKENBOARD_STORE__SEED_ON_START": "no"},
+    )
+    assert settings.gateway.url == "https://env.example"
+    assert settings.gateway.flush_ms == 300  # the rest of the section stays
+    assert settings.store.seed_on_start is False
+
+
+def test_environment_takes_a_whole_section_or_a_table_as_json() -> None:
+    settings = load_settings(
+        {},
+        environ={
+            "TOKENBOARD_TELEMETRY": '{"subscription_dimension": "Subscription ID", '
+            '"model_dimension": "Modell"}',
+            "TOKENBOARD_GATEWAY__APIS": '{"ai": "mock", "chat": "https://upstream.example/v1/"}',
+            "TOKENBOARD_LIMITS__TOKENS_PER_MINUTE_OVERRIDES": '{"müller-ağ-東京": 20000}',
+        },
+    )
+    assert settings.telemetry.subscription_dimension == "Subscription ID"
+    assert settings.telemetry.model_dimension == "Modell"
+    assert settings.gateway.apis == {"ai": "mock", "chat": "https://upstream.example/v1"}
+    assert settings.limits.for_subscription("müller-ağ-東京") == 20000
+
+
+def test_nested_variables_win_over_flat_ones() -> None:
+    environ = {
+        "TOKENBOARD_GATEWAY_URL": "https://flat.example",
+        "TOKENBOARD_GATEWAY__URL": "https://nested.example",
+    }
+    assert load_settings({}, environ=environ).gateway.url == "https://nested.example"
+
+
+def test_a_bad_nested_value_names_the_key_as_written() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, environ={"TOKENBOARD_LIMITS__TOKENS_PER_MINUTE": "lots"})
+    assert caught.value.key == "limits.tokens_per_minute"
+    assert (
+        str(caught.value) == "Configuration key 'limits.tokens_per_minute' must be a whole number, not 'lots'"
+    )
+
+
+def test_a_section_that_is_not_json_names_the_section() -> None:
+    with pytest.raises(ConfigError, match="'gateway' must be JSON"):
+        load_settings({}, environ={"TOKENBOARD_GATEWAY": "{not json"})
+
+
+def test_an_unknown_key_inside_a_section_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"'gateway\.urll' is not a setting"):
+        load_settings({"gateway": {"urll": "https://typo.example"}}, environ={})
+
+
+def test_replace_takes_flat_keys_and_sections_and_validates_again() -> None:
+    settings = Settings().replace(data_dir="/tmp/x", gateway={"flush_ms": 50})
+    assert (settings.store.data_dir, settings.gateway.flush_ms) == (Path("/tmp/x"), 50)
+    assert settings.gateway.key_header == Settings().gateway.key_header
+    with pytest.raises(ConfigError, match=r"'limits\.tokens_per_minute' must be positive"):
+        settings.replace(tokens_per_minute=0)
+
+
+def test_gateway_tables_are_parsed_and_checked_once() -> None:
+    settings = load_settings(
+        {
+            "gateway_subscriptions": "team-a=k1, team-b=k2",
+            "gateway_apis": "ai, chat=mock",
+            "gateway_token_quota_overrides": "team-a=1_000",
+        },
+        environ={},
+    )
+    keys = {sub: key.get_secret_value() for sub, key in settings.gateway.subscriptions.items()}
+    assert keys == {"team-a": "k1", "team-b": "k2"}
+    assert settings.gateway.apis == {"ai": "", "chat": "mock"}
+    assert settings.gateway.token_quota_overrides == {"team-a": 1000}
+    with pytest.raises(ConfigError, match="not one path segment"):
+        load_settings({"gateway": {"apis": {"a/b": "mock"}}}, environ={})
+    with pytest.raises(ConfigError, match="neither 'mock' nor a URL"):
+        load_settings({"gateway": {"apis": {"ai": "ftp://x"}}}, environ={})
+
+
+# --- secrets are never echoed ----------------------------------------------------------------
+
+SECRET = "98765432109876"
+
+
+def _error_text(exc: BaseException) -> str:
+    """Everything an error could show: its message, repr and whatever it was raised from."""
+    parts = [str(exc), repr(exc)]
+    for linked in (exc.__cause__, exc.__context__):
+        if linked is not None:
+            parts += [str(linked), repr(linked)]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        f"gateway_subscription_key = {SECRET}\n",  # an unquoted key is a TOML number
+        f"[gateway]\nsubscription_key = {SECRET}\n",
+        f"[gateway]\nupstream_key = [{SECRET}]\n",
+        f"[gateway.subscriptions]\nteam-a = {SECRET}\n",
+        f'[gateway.subscriptions]\nteam-a = "{SECRET}"\nteam-b = "{SECRET}"\n',  # the same key twice
+        f'[gateway]\nsubscriptions = "team-a={SECRET},team-b"\n',
+    ],
+)
+def test_a_bad_secret_never_echoes_its_value(toml: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tomllib.loads(toml), environ={})
+    assert SECRET not in _error_text(caught.value)
+    assert "gateway" in caught.value.key
+
+
+def test_a_bad_secret_from_the_environment_never_echoes_its_value() -> None:
+    environ = {"TOKENBOARD_GATEWAY__SUBSCRIPTIONS": f'{{"a": "{SECRET}", "b": "{SECRET}"}}'}
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, environ=environ)
+    assert SECRET not in _error_text(caught.value)
+
+
+def test_secrets_are_masked_wherever_settings_are_printed() -> None:
+    settings = load_settings(
+        {"gateway": {"subscription_key": SECRET, "upstream_key": SECRET, "subscriptions": {"a": SECRET}}},
+        environ={},
+    )
+    for text in (repr(settings), str(settings), settings.model_dump_json()):
+        assert SECRET not in text
+
+
+def test_a_secrets_file_that_is_not_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.toml"
+    path.write_text(f"gateway_subscription_key = {SECRET}abc\n", "utf-8")
+    with pytest.raises(ConfigError, match=r"secrets\.toml is not valid TOML") as caught:
+        load_settings(environ={}, files=(path,))
+    assert SECRET not in str(caught.value)
+
+
+def test_files_are_read_lowest_precedence_first(tmp_path: Path) -> None:
+    user, project = tmp_path / "user.toml", tmp_path / "project.toml"
+    user.write_text('display_timezone = "Asia/Tokyo"\n[gateway]\nurl = "https://user.example"\n', "utf-8")
+    project.write_text('[gateway]\nurl = "https://project.example"\n', "utf-8")
+    settings = load_settings(environ={}, files=(user, project, tmp_path / "missing.toml"))
+    assert settings.gateway.url == "https://project.example"
+    assert settings.display.timezone == "Asia/Tokyo"

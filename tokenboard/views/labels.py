@@ -39,14 +39,6 @@ def tokens(value: float) -> str:
     return f"{round(value):,}"
 
 
-def compact(value: float) -> str:
-    """Short form for axis-like text: 1.2M, 35.4k."""
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.1f}{suffix}"
-    return f"{value:.0f}"
-
-
 def percent(value: float, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
 
