@@ -14,7 +14,6 @@ the rows each query returns through the Log Analytics emulator (the Azure path).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import resource
@@ -290,8 +289,8 @@ def azure_rows(settings: Settings, store: Store, end: datetime) -> None:
     with LogAnalyticsEmulator(store, now=end) as emu:
         os.environ.update(emu.identity_environment())
         os.environ["NO_PROXY"] = "127.0.0.1,localhost"
-        azure = AzureBackend(dataclasses.replace(
-            settings, backend="azure", app_insights_resource_id=emu.resource_id, azure_endpoint=emu.endpoint
+        azure = AzureBackend(settings.replace(
+            backend="azure", app_insights_resource_id=emu.resource_id, azure_endpoint=emu.endpoint
         ))  # fmt: skip
         print(f"{'query':24} " + " ".join(f"{label:>7}" for label, _ in RANGES))
         worst = 0
