@@ -58,11 +58,6 @@ JSON_COLUMNS = ("customDimensions",)
 # Keys APIM puts in customDimensions beside the team's own (it spends 5 of the 10 a metric may
 # have); the dashboard ignores what it does not map.
 APIM_METRIC_KEYS = ("Region", "Service ID", "Service Name", "Service Type")
-# Dimension names APIM fills itself when a policy names them without a value.
-APIM_DEFAULT_DIMENSIONS = (
-    "API ID", "Operation ID", "Product ID", "User ID", "Subscription ID", "Location", "Gateway ID",
-    "Backend ID",
-)  # fmt: skip
 # Metric names newer policy versions emit beside Total/Prompt/Completion. They overlap Prompt
 # and Completion, so they are never part of Total.
 CACHED_METRIC = "Prompt Cached Tokens"
@@ -71,12 +66,7 @@ REASONING_METRIC = "Completion Reasoning Tokens"
 
 def apim_keys(region: str, service_id: str, service_name: str) -> dict[str, str]:
     """What APIM adds to every metric's customDimensions."""
-    return {
-        "Region": region,
-        "Service ID": service_id,
-        "Service Name": service_name,
-        "Service Type": "API Management",
-    }
+    return dict(zip(APIM_METRIC_KEYS, (region, service_id, service_name, "API Management"), strict=True))
 
 
 def dimensions_json(dimensions: Mapping[str, Any]) -> str:
