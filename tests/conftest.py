@@ -6,6 +6,10 @@ tests/pages); this file holds what every area uses.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -26,11 +30,43 @@ from tokenboard.store import Store
 DEMO_END = datetime(2025, 3, 3, 14, 7, tzinfo=UTC)
 DEMO_DAYS = 3
 DEMO_SEED = 7
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture
+def run(tmp_path: Path):
+    """Run ``python -m tokenboard`` in a subprocess as cron would: a clean environment (no
+    ``TOKENBOARD_*`` of the developer's, a temporary HOME and working directory, so no secrets
+    file is read). ``prefix`` runs it through another command (e.g. a read-only mount).
+    Returns the CompletedProcess (stdout as bytes)."""
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def _run(
+        *args: str,
+        data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        prefix: Sequence[str] = (),
+    ):
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("TOKENBOARD_")}
+        environ.update(
+            PYTHONPATH=str(ROOT), HOME=str(home), TOKENBOARD_DATA_DIR=str(data_dir or tmp_path / "data")
+        )
+        environ.update(env or {})
+        return subprocess.run(
+            [*prefix, sys.executable, "-m", "tokenboard", *args],
+            cwd=home,
+            env=environ,
+            capture_output=True,
+            timeout=120,
+        )
+
+    return _run
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,31 +20,6 @@ from tokenboard.backends.local import LocalBackend
 from tokenboard.config import SECRETS_FILES
 from tokenboard.settings import load_settings
 from tokenboard.store import Store
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def run(tmp_path: Path):
-    """Run the CLI in a subprocess; returns the CompletedProcess (stdout as bytes)."""
-    home = tmp_path / "home"
-    home.mkdir()
-
-    def _run(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None):
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("TOKENBOARD_")}
-        environ.update(
-            PYTHONPATH=str(ROOT), HOME=str(home), TOKENBOARD_DATA_DIR=str(data_dir or tmp_path / "data")
-        )
-        environ.update(env or {})
-        return subprocess.run(
-            [sys.executable, "-m", "tokenboard", *args],
-            cwd=home,
-            env=environ,
-            capture_output=True,
-            timeout=120,
-        )
-
-    return _run
 
 
 def _one_line_error(result: subprocess.CompletedProcess) -> str:

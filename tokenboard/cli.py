@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_library_logs()
     debug = argv[:1] == ["--debug"]
     if debug:
         argv = argv[1:]
@@ -68,9 +70,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
+        if _is_bad_store_file(exc):
+            return _fail(str(exc), EXIT_USAGE)
         if _is_runtime_failure(exc):
             return _fail(str(exc), EXIT_FAILED)
         return _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", EXIT_FAILED)
+
+
+def _quiet_library_logs() -> None:
+    """The store logs what it repairs; the CLI says the same as one worded line on stderr."""
+    logger = logging.getLogger(NAME)
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,7 +195,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     check_params(kql.get_query(args.name), params)  # bad input fails before any backend starts
     backend = _backend(_settings(args.data_dir))
     result = backend.run_query(backend.bind(args.name, params))
-    for warning in result.warnings:
+    for warning in [*result.warnings, *backend.notices()]:
         _warn(warning)
     if backend.store is not None and backend.store.is_empty():
         _warn(f"the local store in {backend.store.data_dir} is empty (fill it: {PROG} seed)")
@@ -260,6 +271,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                 check_value(param, params[param.name])
     backend = _backend(_settings(args.data_dir))
     frame = reports.build_report(args.name, backend, params)
+    for notice in backend.notices():
+        _warn(notice)
     _write_bytes(export.to_csv(frame))
     return EXIT_OK
 
@@ -333,6 +346,14 @@ def _optional_module(name: str, what: str) -> Any:
         if exc.name and name.startswith(exc.name):
             raise CliError(f"{what} is not available in this installation ({name} is missing)", 1) from None
         raise
+
+
+def _is_bad_store_file(exc: Exception) -> bool:
+    """A store file edited into the wrong shape: bad input, like a bad CSV."""
+    from tokenboard.backends.base import StoreManifestError
+    from tokenboard.store import ManifestError
+
+    return isinstance(exc, (ManifestError, StoreManifestError))
 
 
 def _is_runtime_failure(exc: Exception) -> bool:

@@ -20,6 +20,7 @@ from tokenboard.backends.base import (
     NotFoundError,
     QueryResult,
     QueryTimeoutError,
+    StoreManifestError,
     StoreReadError,
     ThrottledError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "NotFoundError",
     "QueryResult",
     "QueryTimeoutError",
+    "StoreManifestError",
     "StoreReadError",
     "ThrottledError",
     "backend_class",

@@ -65,6 +65,10 @@ class StoreReadError(BackendError):
     """The local store could not be read (a damaged file, a bad manifest, a full disk)."""
 
 
+class StoreManifestError(StoreReadError):
+    """The local store's manifest is not one tokenboard wrote (edited by hand): bad input."""
+
+
 @dataclass(frozen=True)
 class QueryResult:
     """A query's frame plus what the user should know about it."""
@@ -110,6 +114,10 @@ class Backend(ABC):
         """The exact KQL this backend runs for a query file (also shown under "Data and KQL")."""
         query = kql.get_query(query_name)
         return kql.bind(query, params or {}, self.settings.telemetry.names(), self.prelude, now)
+
+    def notices(self) -> list[str]:
+        """What a person should know about the data source beside any one query (one line each)."""
+        return []
 
     @abstractmethod
     def run_query(self, bound: kql.BoundQuery) -> QueryResult:

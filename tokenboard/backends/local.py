@@ -21,10 +21,11 @@ import duckdb
 import duckdb_kql
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from duckdb_kql.engine import schema as read_schema
 from duckdb_kql.types import kusto_type
 
-from tokenboard import kql
+from tokenboard import kql, recovery
 from tokenboard.appinsights import SCHEMAS, TABLES
 from tokenboard.backends.base import (
     Backend,
@@ -32,11 +33,12 @@ from tokenboard.backends.base import (
     BadQueryError,
     QueryResult,
     QueryTimeoutError,
+    StoreManifestError,
     StoreReadError,
 )
 from tokenboard.config import Settings
 from tokenboard.frames import normalize
-from tokenboard.store import Store, StoreError
+from tokenboard.store import ManifestError, ReadOnlyStoreError, Store, StoreError
 
 # What runs in place of the shared prelude: the same columns, from the side tables below.
 LOCAL_PRELUDE = "_tables_local.kql"
@@ -46,6 +48,10 @@ PRELUDE_TABLES = {"customMetrics": "TokenMetrics", "requests": "GatewayRequests"
 # (a dimension holding request ids, say), which keeps the side table small.
 DISTINCT_LIMIT = 100_000
 TRANSLATION_CACHE_SIZE = 256
+MAX_SET_ASIDE = 16  # damaged segments set aside within one query before it gives up
+RESTORE_HINT = (
+    "Restore the file from a backup, or make the directory writable so tokenboard can set it aside."
+)
 
 
 @dataclass
@@ -110,24 +116,63 @@ class LocalBackend(Backend):
                     self._translations = {}
 
     def run_query(self, bound: kql.BoundQuery) -> QueryResult:
-        """Run a bound query; every failure is a ``BackendError`` (the engine's never escape)."""
+        """Run a bound query; every failure is a ``BackendError`` (the engine's never escape).
+
+        A segment the engine cannot read is set aside (``Store.quarantine``) and the query runs
+        again on the rest; ``notices()`` then says what was set aside.
+        """
         text = self._local_text(bound)
         try:
-            for attempt in (1, 2):
-                try:
-                    self.refresh(force=attempt == 2)
-                    return QueryResult(frame=self._execute(text), query=bound)
-                except duckdb.IOException as exc:
-                    # A segment retired by compaction between listing and reading: list again.
-                    if attempt == 2 or ("No such file" not in str(exc) and "No files found" not in str(exc)):
-                        raise
+            return self._run_on_readable_segments(bound, text)
         except BackendError:
             raise
+        except ManifestError as exc:
+            raise StoreManifestError(str(exc)) from None
         except StoreError as exc:
             raise StoreReadError(str(exc)) from None
-        except (duckdb.Error, OSError) as exc:  # a damaged segment file, a full disk, ...
-            raise StoreReadError(f"Reading the local store failed: {_first_line(exc)}") from None
-        raise AssertionError("unreachable")
+        except (duckdb.Error, OSError) as exc:  # a full disk, ...
+            raise StoreReadError(f"Reading the local store failed: {recovery.reason(exc)}") from None
+
+    def _run_on_readable_segments(self, bound: kql.BoundQuery, text: str) -> QueryResult:
+        listed_again = False
+        for _ in range(MAX_SET_ASIDE + 2):
+            try:
+                self.refresh(force=listed_again)
+                return QueryResult(frame=self._execute(text), query=bound)
+            except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+                if not listed_again and ("No such file" in str(exc) or "No files found" in str(exc)):
+                    listed_again = True  # a segment retired by compaction between listing and reading
+                    continue
+                if not self._set_aside_damaged(exc):
+                    raise StoreReadError(
+                        f"Reading the local store failed: {recovery.reason(exc)}.",
+                        hint=f"Check the files under {self.store.data_dir}, or restore them from a backup.",
+                    ) from None
+                listed_again = True  # queries run on the rest
+        raise StoreReadError(
+            f"Too many damaged segment files in {self.store.data_dir}.",
+            hint="Restore the store from a backup (each table's quarantine/ lists what was set aside).",
+        )
+
+    def notices(self) -> list[str]:
+        return self.store.notices()
+
+    def _set_aside_damaged(self, exc: duckdb.Error) -> bool:
+        """Move the segment the engine could not read to quarantine/; False if none is to blame."""
+        message = str(exc)
+        suspects = [(t, p) for t in TABLES for p in self.store.segment_paths(t) if str(p) in message]
+        if not suspects:  # the message names no file: look for a footer that does not read
+            suspects = [(t, p) for t in TABLES for p in self.store.segment_paths(t) if not _footer_reads(p)]
+        for table, path in suspects:
+            try:
+                self.store.quarantine(table, path.name, recovery.reason(exc, path))
+            except ReadOnlyStoreError:
+                raise StoreReadError(
+                    f"Segment {path} cannot be read ({recovery.reason(exc)}), and {self.store.data_dir} is "
+                    "read-only, so it cannot be set aside.",
+                    hint=RESTORE_HINT,
+                ) from None
+        return bool(suspects)
 
     def _local_text(self, bound: kql.BoundQuery) -> str:
         """The text to run: the local prelude in place of the shared one, when it has it."""
@@ -275,9 +320,12 @@ class LocalBackend(Backend):
         return kql.bind(query, {}, self.settings.telemetry.names(), self.prelude).text
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _footer_reads(path) -> bool:
+    try:
+        pq.read_metadata(path)
+    except (OSError, pa.ArrowException):
+        return False
+    return True
 
 
 def _dims_table(table: str) -> str:

@@ -13,6 +13,7 @@ from tokenboard import kql
 from tokenboard.backends import Backend, QueryResult
 from tokenboard.ui.backend import settings_key
 
+NOTICES_SHOWN = "_tokenboard_notices_shown"
 # What the spinner says while each query runs.
 WHAT = {
     "call_counts": "call counts",
@@ -53,7 +54,22 @@ def run_bound(backend: Backend, bound: kql.BoundQuery) -> QueryResult:
         )
     for warning in result.warnings:
         st.warning(warning, icon=":material/warning:")
+    show_notices(backend)
     return result
+
+
+def show_notices(backend: Backend) -> None:
+    """The data source's notices (e.g. a damaged segment set aside), each once per page run."""
+    shown = st.session_state.setdefault(NOTICES_SHOWN, set())
+    for notice in backend.notices():
+        if notice not in shown:
+            shown.add(notice)
+            st.warning(notice, icon=":material/warning:")
+
+
+def new_page_run() -> None:
+    """Forget which notices this run has shown (each page run shows them afresh)."""
+    st.session_state[NOTICES_SHOWN] = set()
 
 
 @functools.cache

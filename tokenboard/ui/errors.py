@@ -32,14 +32,14 @@ ADVICE: dict[type[BackendError], str] = {
 def message(exc: Exception) -> str:
     """The text of the one error box for a failure."""
     if isinstance(exc, backends.StoreReadError):
-        return f"**The local data store cannot be read.** {exc} {CHECK_SOURCE}"
+        return f"**The local data store cannot be read.** {exc} {'' if exc.hint else CHECK_SOURCE}".strip()
     if isinstance(exc, BackendError):
         advice = "" if exc.hint else ADVICE.get(type(exc), CHECK_SOURCE)
         return f"**The data could not be loaded.** {exc} {advice}".strip()
     if isinstance(exc, QueryError):
         return f"**That view cannot be shown.** {exc}. Check the filters or the link you opened."
     if isinstance(exc, StoreError):
-        return f"**The local data store cannot be read.** {exc}. {CHECK_SOURCE}"
+        return f"**{exc.title}** {exc}."
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         return f"**The local data store cannot be read**{where}: {exc.strerror or exc}. {CHECK_SOURCE}"

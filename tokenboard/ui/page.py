@@ -8,7 +8,7 @@ import streamlit as st
 
 from tokenboard.backends import Backend
 from tokenboard.config import Settings
-from tokenboard.ui import errors
+from tokenboard.ui import data, errors
 from tokenboard.ui.backend import get_backend
 from tokenboard.ui.settings import app_settings
 from tokenboard.ui.sidebar import Filters, sidebar
@@ -36,6 +36,7 @@ def start(title: str, icon: str, intro: str = "") -> Page:
     st.set_page_config(page_title=f"{title} · tokenboard", page_icon=icon, layout="wide")
     st.html(CSS)
     settings = app_settings()
+    data.new_page_run()
     with errors.shown():
         backend = get_backend(settings)
         filters = sidebar(backend, settings)
