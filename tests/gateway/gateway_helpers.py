@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -11,6 +17,7 @@ from tokenboard.appinsights import SCHEMAS
 from tokenboard.gateway.server import bind
 from tokenboard.store import Store
 
+ROOT = Path(__file__).resolve().parents[2]
 START = 1_800_000_030.0  # 2027-01-15 08:00:30 UTC: mid-minute, so minute bins are easy to reason about
 
 
@@ -43,3 +50,29 @@ def free_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+def start_gateway(data_dir: Path, port: int, flush_ms: int = 100) -> subprocess.Popen:
+    """``python -m tokenboard.gateway`` in its own process, answering its health probe."""
+    env = os.environ | {"TOKENBOARD_GATEWAY_FLUSH_MS": str(flush_ms), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "tokenboard.gateway", "--port", str(port), "--data-dir", str(data_dir),
+               "--tokens-per-minute", "100000000"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/status-0123456789abcdef").status_code == 200:
+                return process
+        except httpx.ConnectError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the gateway subprocess did not start: " + process.stderr.read().decode())
+
+
+def key_for(data_dir: Path) -> str:
+    """The first demo subscription's key for a data directory."""
+    out = subprocess.run(
+        [sys.executable, "-m", "tokenboard.gateway", "--data-dir", str(data_dir), "--list-subscriptions"],
+        capture_output=True, text=True, check=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    return out.stdout.splitlines()[0].split("\t")[1]

@@ -1,93 +1,124 @@
-"""SIGKILL mid-traffic: the store still reads, no segment is corrupt, the key is in no output."""
+"""The gateway stopped under load: SIGTERM keeps every answered call, SIGKILL all but the last
+flush interval; neither leaves a row twice, a corrupt segment, or the key in any output."""
 
 from __future__ import annotations
 
-import os
+import collections
+import json
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
-from gateway_helpers import free_port
+from gateway_helpers import free_port, key_for, read_table, start_gateway
 
 from tokenboard.appinsights import TABLES
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import Settings
 from tokenboard.store import Store
 
-ROOT = Path(__file__).resolve().parents[2]
+FLUSH_MS = 100
+# A call answered this long before the kill has been through a flush: one interval of waiting,
+# plus the write itself on a busy 2-core machine.
+FLUSHED_WITHIN = 1.0
 
 
-def start_gateway(data_dir: Path, port: int) -> subprocess.Popen:
-    env = os.environ | {"TOKENBOARD_GATEWAY_FLUSH_MS": "100", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "tokenboard.gateway", "--port", str(port), "--data-dir", str(data_dir),
-               "--tokens-per-minute", "100000000"]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/status-0123456789abcdef").status_code == 200:
-                return process
-        except httpx.ConnectError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the gateway subprocess did not start: " + process.stderr.read().decode())
+class Traffic:
+    """Clients calling the gateway until it goes away; when each 200 arrived, by request id."""
 
+    def __init__(self, port: int, key: str, clients: int = 4) -> None:
+        self.url = f"http://127.0.0.1:{port}/ai/chat/completions"
+        self.key = key
+        self.answered: dict[str, float] = {}
+        self.statuses: collections.Counter = collections.Counter()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._call) for _ in range(clients)]
 
-def key_for(data_dir: Path) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "tokenboard.gateway", "--data-dir", str(data_dir), "--list-subscriptions"],
-        capture_output=True, text=True, check=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    return out.stdout.splitlines()[0].split("\t")[1]
+    def __enter__(self) -> Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
 
-def test_sigkill_mid_traffic_leaves_a_readable_store(data_dir: Path) -> None:
-    key = key_for(data_dir)
-    port = free_port()
-    process = start_gateway(data_dir, port)
-    sent = []
-    stop = threading.Event()
-
-    def hammer() -> None:
+    def _call(self) -> None:
+        body = {"messages": [{"role": "user", "content": "keep going"}]}
         with httpx.Client(timeout=5) as client:
-            while not stop.is_set():
+            while not self._stop.is_set():
                 try:
-                    body = {"messages": [{"role": "user", "content": "keep going"}]}
-                    r = client.post(f"http://127.0.0.1:{port}/ai/chat/completions", json=body,
-                                    headers={"Ocp-Apim-Subscription-Key": key})  # fmt: skip
-                    sent.append(r.status_code)
+                    r = client.post(self.url, json=body, headers={"Ocp-Apim-Subscription-Key": self.key})
                 except httpx.HTTPError:
                     return
+                self.statuses[r.status_code] += 1
+                if r.status_code == 200:
+                    self.answered[r.headers["apim-request-id"]] = time.monotonic()
 
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 20
-    while Store(data_dir).row_count("requests") < 200 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait(10)
-    stop.set()
-    for t in threads:
-        t.join(10)
+
+def signal_under_load(
+    data_dir: Path, key: str, sig: signal.Signals
+) -> tuple[subprocess.Popen, Traffic, float]:
+    """A gateway process called by 4 clients until 200 requests are stored, then sent ``sig``."""
+    port = free_port()
+    process = start_gateway(data_dir, port, FLUSH_MS)
+    with Traffic(port, key) as traffic:
+        deadline = time.monotonic() + 20
+        while Store(data_dir).row_count("requests") < 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(sig)
+        signalled_at = time.monotonic()
+        process.wait(30)
+    return process, traffic, signalled_at
+
+
+def test_sigterm_under_load_keeps_every_answered_call_once(data_dir: Path) -> None:
+    process, traffic, _ = signal_under_load(data_dir, key_for(data_dir), signal.SIGTERM)
+    assert process.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+    requests = read_table(Store(data_dir), "requests")
+    ids = collections.Counter(requests["id"])
+    print(f"SIGTERM: {len(traffic.answered)} calls answered 200, {len(requests)} request rows")
+    assert max(ids.values()) == 1, "a request row was written twice"
+    assert set(traffic.answered) <= set(ids), f"{len(set(traffic.answered) - set(ids))} answered calls lost"
+    metrics = read_table(Store(data_dir), "customMetrics")
+    calls = metrics.loc[metrics["name"] == "Total Tokens", "valueCount"].sum()
+    assert calls == (requests["resultCode"] == "200").sum()  # every admitted call counted once in both
+
+
+def test_sigkill_mid_traffic_loses_only_the_last_flush_interval(data_dir: Path) -> None:
+    key = key_for(data_dir)
+    process, traffic, killed_at = signal_under_load(data_dir, key, signal.SIGKILL)
     stderr = process.stderr.read().decode()
 
-    store = Store(data_dir)
+    as_killed = Store(data_dir)
     for table in TABLES:
-        for path in store.segment_paths(table):
+        for path in as_killed.segment_paths(table):
             assert pq.read_table(path).num_rows > 0  # every listed segment opens whole
-    written = store.row_count("requests")
-    assert 200 <= written <= len(sent) + 4  # only the last unflushed interval may be missing
+    store = Store(data_dir)  # the next process to open the store tidies what the kill left
+    requests = read_table(store, "requests")
+    ids = collections.Counter(requests["id"])
+    missing = {i: killed_at - t for i, t in traffic.answered.items() if i not in ids}
+    oldest = max(missing.values(), default=0) * 1000
+    print(
+        f"SIGKILL: {len(traffic.answered)} calls answered 200, {len(requests)} request rows, "
+        f"{len(missing)} missing, answered at most {oldest:.0f} ms before the kill"
+    )
+    assert len(requests) >= 200 and max(ids.values()) == 1
+    assert all(age < FLUSHED_WITHIN for age in missing.values()), sorted(missing.values())[-5:]
+    for table in TABLES:
+        directory = store.table_dir(table)
+        manifest = json.loads((directory / "manifest.json").read_text())
+        named = {s["file"] for s in manifest["segments"]} | {r["file"] for r in manifest["retired"]}
+        assert set(p.name for p in directory.iterdir()) - named <= {"manifest.json", ".lock"}
     backend = LocalBackend(Settings(data_dir=data_dir, seed_on_start=False), store)
     totals = backend.run_query(
         backend.bind(
             "request_totals", {"start_time": "2000-01-01T00:00:00Z", "end_time": "2100-01-01T00:00:00Z"}
         )
     ).frame
-    assert int(totals["requests"].iloc[0]) == written
+    assert int(totals["requests"].iloc[0]) == len(requests)
     assert key not in stderr and key not in process.stdout.read().decode()

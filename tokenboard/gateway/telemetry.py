@@ -7,14 +7,16 @@ flush interval (about a second), so one minute of one combination can arrive as 
 queries sum ``valueSum``, which makes that invisible. Every request, refused or not, becomes one
 ``requests`` row. A writer thread does the Parquet work off the event loop; ``stop()`` flushes
 what is left. A process killed outright loses only the last unflushed interval: segments are
-written atomically by the store.
+written atomically by the store, and each flush's batch at most once however often it is retried.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +68,10 @@ class Telemetry:
         self._requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._writer = uuid.uuid4().hex[:16]  # this process's batch ids: <writer>-<sequence>
+        self._sequence = itertools.count(1)
+        self._pending: dict[str, list[tuple[str, list[dict]]]] = {"customMetrics": [], "requests": []}
+        self._failing: dict[str, str] = {}  # table -> the cause last logged
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -145,44 +151,54 @@ class Telemetry:
             self.flush()
 
     def flush(self) -> tuple[int, int]:
-        """Write buffered rows to the store; returns (metric rows, request rows) written."""
+        """Write buffered rows to the store; returns (metric rows, request rows) written.
+
+        Each flush cuts what is buffered into one batch per table with an id of its own (the
+        flush cursor). A batch stays pending until the store has taken it and is retried
+        under the same id, which the store writes at most once: a write that failed after
+        reaching the manifest cannot come back as a second copy.
+        """
         with self._write_lock:
             with self._lock:
                 metrics, self._metrics = self._metrics, {}
                 requests, self._requests = self._requests, []
-            if self.store is None or not (metrics or requests):
+            if self.store is None:
                 return 0, 0
-            metric_rows = [self._metric_row(key, agg) for key, agg in metrics.items()]
-            if not self._append("customMetrics", metric_rows):
-                self._requeue(metrics, requests)
-                return 0, 0
-            if not self._append("requests", requests):
-                self._requeue({}, requests)
-                return len(metric_rows), 0
-            return len(metric_rows), len(requests)
+            self._add_batch("customMetrics", [self._metric_row(key, agg) for key, agg in metrics.items()])
+            self._add_batch("requests", requests)
+            return self._write_pending("customMetrics"), self._write_pending("requests")
 
-    def _append(self, table: str, rows: list[dict[str, Any]]) -> bool:
-        if not rows:
-            return True
+    def _add_batch(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._pending[table].append((f"{self._writer}-{next(self._sequence)}", rows))
+
+    def _write_pending(self, table: str) -> int:
+        """Write pending batches oldest first; stop at the first failure (kept for the next flush)."""
         assert self.store is not None
-        try:
-            self.store.append(table, rows)
-            return True
-        except Exception as exc:  # a full disk must not lose the rows or kill the gateway
-            log.error("Writing gateway %s to %s failed (%s); will retry", table, self.store.data_dir, exc)
-            return False
+        written = 0
+        pending = self._pending[table]
+        while pending:
+            batch_id, rows = pending[0]
+            try:
+                self.store.append(table, rows, batch_id=batch_id)
+            except Exception as exc:  # a full disk must not lose the rows or kill the gateway
+                self._report_failure(table, exc, sum(len(r) for _, r in pending))
+                return written
+            pending.pop(0)
+            written += len(rows)
+        if self._failing.pop(table, None) is not None:
+            log.warning("Writing gateway %s to %s works again", table, self.store.data_dir)
+        return written
 
-    def _requeue(
-        self, metrics: dict[tuple[datetime, str, str], _Aggregate], requests: list[dict[str, Any]]
-    ) -> None:
-        with self._lock:
-            for key, agg in metrics.items():
-                current = self._metrics.setdefault(key, _Aggregate())
-                current.count += agg.count
-                current.total += agg.total
-                current.squares += agg.squares
-                current.low, current.high = min(current.low, agg.low), max(current.high, agg.high)
-            self._requests[:0] = requests
+    def _report_failure(self, table: str, exc: Exception, held: int) -> None:
+        """One log line per table and cause, not one per flush."""
+        cause = str(exc)
+        if self._failing.get(table) != cause:
+            self._failing[table] = cause
+            log.error(
+                "Writing gateway %s to %s failed (%s); %d rows held, will retry",
+                table, self.store.data_dir, cause, held,
+            )  # fmt: skip
 
     @staticmethod
     def _metric_row(key: tuple[datetime, str, str], agg: _Aggregate) -> dict[str, Any]:
