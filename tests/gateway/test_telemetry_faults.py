@@ -4,12 +4,14 @@ flush retried after an error cannot write its batch twice."""
 from __future__ import annotations
 
 import collections
+import logging
 import signal
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from gateway_helpers import free_port, key_for, read_table, start_gateway
 
 from tokenboard import store as store_module
@@ -95,3 +97,17 @@ def test_a_flush_retried_after_an_error_writes_each_row_once(data_dir: Path, set
         assert sorted(requests["id"]) == sorted(f"{n}-{i}" for n in range(4) for i in range(10))
         metrics = read_table(store, "customMetrics")
         assert metrics.loc[metrics["name"] == "Total Tokens", "valueSum"].sum() == 4 * 10 * 3
+
+
+def test_stopping_with_rows_the_store_refused_says_how_many(
+    data_dir: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    telemetry = Telemetry(FlakyStore(data_dir, failures=99, after_commit=False), settings, flush_seconds=60)
+    telemetry.record_tokens(1_800_000_000.0, "sub", "ai", "m", {"total_tokens": 3, "prompt_tokens": 1})
+    with caplog.at_level(logging.ERROR, logger="tokenboard"):
+        telemetry.flush()
+        telemetry.flush()
+        telemetry.stop()
+    messages = [r.message for r in caplog.records]
+    assert len([m for m in messages if "Writing gateway customMetrics" in m]) == 1  # once per cause
+    assert any("Stopping with 3 telemetry rows that could not be written" in m for m in messages)

@@ -145,6 +145,10 @@ class Telemetry:
             self._thread.join()
             self._thread = None
         self.flush()
+        unwritten = sum(len(rows) for batches in self._pending.values() for _, rows in batches)
+        if unwritten:
+            log.error("Stopping with %d telemetry rows that could not be written to %s",
+                      unwritten, self.store.data_dir)  # fmt: skip
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):
