@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "tokenboard.export",
             "tokenboard.appinsights",
             "tokenboard.store",
+            "tokenboard.recovery",
             "tokenboard.frames",
             "tokenboard.hits",
         ),

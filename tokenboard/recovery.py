@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,7 +43,7 @@ class SegmentFile:
     merged_from: tuple[str, ...] | None = None
     error: str | None = None  # why it cannot be read
 
-    def entry(self) -> dict:
+    def entry(self) -> dict[str, Any]:
         """The manifest's record of this file."""
         return {"file": self.name, "rows": self.rows, "min_ts": self.min_ts, "max_ts": self.max_ts}
 
@@ -103,7 +104,9 @@ class Plan:
     set_aside: list[tuple[SegmentFile, str]]  # cannot be read or placed: (file, why)
 
 
-def plan(manifest: dict, leftovers: list[SegmentFile], restored: set[str], quarantined: set[str]) -> Plan:
+def plan(
+    manifest: dict[str, Any], leftovers: list[SegmentFile], restored: set[str], quarantined: set[str]
+) -> Plan:
     """Decide for segment files the manifest does not name (``restored``: moved back from quarantine)."""
     live = {s["file"] for s in manifest["segments"]}
     present = live | {f.name for f in leftovers}

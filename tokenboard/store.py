@@ -44,6 +44,9 @@ READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 MANIFEST_ADVICE = "restore it from a backup, or delete it and tokenboard rebuilds it from the segment files"
 
 log = logging.getLogger(__name__)
+# A manifest.json, and one segment's record in it (file, rows, min_ts, max_ts), as JSON objects.
+Manifest = dict[str, Any]
+Entry = dict[str, Any]
 
 
 class StoreError(RuntimeError):
@@ -159,7 +162,7 @@ class Store:
     def _manifest_path(self, table: str) -> Path:
         return self.table_dir(table) / "manifest.json"
 
-    def _load_manifest(self, table: str) -> dict | None:
+    def _load_manifest(self, table: str) -> Manifest | None:
         """The manifest as written, checked for shape; None when there is none."""
         path = self._manifest_path(table)
         try:
@@ -171,11 +174,12 @@ class Store:
         problem = _manifest_problem(data)
         if problem:
             raise ManifestError(f"{path} is not a tokenboard manifest ({problem}): {MANIFEST_ADVICE}")
-        data.setdefault("retired", [])
-        data.setdefault("batches", [])
-        return data
+        manifest: Manifest = data
+        manifest.setdefault("retired", [])
+        manifest.setdefault("batches", [])
+        return manifest
 
-    def _read_manifest(self, table: str) -> dict:
+    def _read_manifest(self, table: str) -> Manifest:
         """The manifest for readers (no lock); a lost one is rebuilt, never read as empty."""
         self._open(table)
         manifest = self._load_manifest(table)
@@ -191,13 +195,13 @@ class Store:
                 "manifest.json from a backup"
             ) from None
 
-    def _manifest_locked(self, table: str) -> dict:
+    def _manifest_locked(self, table: str) -> Manifest:
         manifest = self._load_manifest(table)
         if manifest is None and self._segment_names(table):
             manifest = self._rebuild_locked(table)
         return manifest or _empty_manifest()
 
-    def _write_manifest(self, table: str, manifest: dict[str, Any]) -> None:
+    def _write_manifest(self, table: str, manifest: Manifest) -> None:
         _atomic_write_bytes(self._manifest_path(table), json.dumps(manifest, indent=1).encode())
 
     def version(self, table: str) -> int:
@@ -327,7 +331,7 @@ class Store:
         self._delete_retired(table, manifest)
         return len(names)
 
-    def _delete_retired(self, table: str, manifest: dict[str, Any]) -> None:
+    def _delete_retired(self, table: str, manifest: Manifest) -> None:
         """Delete retired files past their grace period (the caller rewrites the manifest)."""
         cutoff = time.time() - RETIRED_GRACE_SECONDS
         keep = []
@@ -368,7 +372,7 @@ class Store:
             self._write_manifest(table, manifest)
             return aside
 
-    def _set_aside_live_locked(self, table: str, manifest: dict, entry: dict, why: str) -> SetAside:
+    def _set_aside_live_locked(self, table: str, manifest: Manifest, entry: Entry, why: str) -> SetAside:
         """Take a live segment out of ``manifest`` (the caller writes it) and set its file aside."""
         aside = self._set_aside(table, entry["file"], entry["rows"], "unreadable", why)
         manifest["segments"].remove(entry)
@@ -482,7 +486,7 @@ class Store:
             log.info("Removed %s, left by a stopped writer", directory / name)
         return whole
 
-    def _drop_missing(self, table: str, manifest: dict, notes: dict[str, dict]) -> bool:
+    def _drop_missing(self, table: str, manifest: Manifest, notes: dict[str, Entry]) -> bool:
         """Live entries whose file is gone: set aside (noted) unless already moved to quarantine/."""
         directory = self.table_dir(table)
         missing = [s for s in manifest["segments"] if not (directory / s["file"]).exists()]
@@ -492,7 +496,7 @@ class Store:
                 self._set_aside(table, entry["file"], entry["rows"], "missing", "")
         return bool(missing)
 
-    def _adopt(self, table: str, manifest: dict, leftover: recovery.SegmentFile) -> None:
+    def _adopt(self, table: str, manifest: Manifest, leftover: recovery.SegmentFile) -> None:
         manifest["segments"].append(leftover.entry())
         manifest["segments"].sort(key=lambda s: s["min_ts"])
         if leftover.batch:
@@ -502,13 +506,13 @@ class Store:
         log.warning("Adopted %s (%s rows), left by a stopped writer", self.table_dir(table) / leftover.name,
                     f"{leftover.rows:,}")  # fmt: skip
 
-    def _notes(self, table: str) -> dict[str, dict]:
+    def _notes(self, table: str) -> dict[str, Entry]:
         folder = self.table_dir(table) / QUARANTINE
         if not folder.is_dir():
             return {}
         return {p.name.removesuffix(".json"): _read_note(p) for p in folder.glob("seg-*.json")}
 
-    def _rebuild_locked(self, table: str) -> dict:
+    def _rebuild_locked(self, table: str) -> Manifest:
         """A manifest from the segment files themselves, when it was lost."""
         directory = self.table_dir(table)
         self._leftover_temps(table)
@@ -538,7 +542,7 @@ class Store:
         return manifest
 
 
-def _empty_manifest() -> dict:
+def _empty_manifest() -> Manifest:
     return {"version": 0, "segments": [], "retired": [], "batches": []}
 
 
@@ -579,7 +583,7 @@ def _manifest_problem(data: object) -> str:
     return ""
 
 
-def _read_note(path: Path) -> dict:
+def _read_note(path: Path) -> Entry:
     try:
         note = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -320,7 +321,7 @@ class LocalBackend(Backend):
         return kql.bind(query, {}, self.settings.telemetry.names(), self.prelude).text
 
 
-def _footer_reads(path) -> bool:
+def _footer_reads(path: Path) -> bool:
     try:
         pq.read_metadata(path)
     except (OSError, pa.ArrowException):

@@ -70,7 +70,10 @@ class Telemetry:
         self._write_lock = threading.Lock()
         self._writer = uuid.uuid4().hex[:16]  # this process's batch ids: <writer>-<sequence>
         self._sequence = itertools.count(1)
-        self._pending: dict[str, list[tuple[str, list[dict]]]] = {"customMetrics": [], "requests": []}
+        self._pending: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {
+            "customMetrics": [],
+            "requests": [],
+        }
         self._failing: dict[str, str] = {}  # table -> the cause last logged
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -146,7 +149,7 @@ class Telemetry:
             self._thread = None
         self.flush()
         unwritten = sum(len(rows) for batches in self._pending.values() for _, rows in batches)
-        if unwritten:
+        if unwritten and self.store is not None:
             log.error("Stopping with %d telemetry rows that could not be written to %s",
                       unwritten, self.store.data_dir)  # fmt: skip
 
@@ -197,7 +200,7 @@ class Telemetry:
     def _report_failure(self, table: str, exc: Exception, held: int) -> None:
         """One log line per table and cause, not one per flush."""
         cause = str(exc)
-        if self._failing.get(table) != cause:
+        if self._failing.get(table) != cause and self.store is not None:
             self._failing[table] = cause
             log.error(
                 "Writing gateway %s to %s failed (%s); %d rows held, will retry",
