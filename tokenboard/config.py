@@ -135,6 +135,15 @@ def _positive(noun: str = "") -> Callable[[int], int]:
     return check
 
 
+def _at_most(limit: int) -> Callable[[int], int]:
+    def check(number: int) -> int:
+        if number > limit:
+            raise _problem(f"must be at most {limit:,}")
+        return number
+
+    return check
+
+
 def _path(value: Any) -> Path:
     return Path(_text(value) if not isinstance(value, Path) else value).expanduser()
 
@@ -446,8 +455,8 @@ class Gateway(Section):
         default_factory=dict,
         description="Per-subscription token-quota of the local gateway (others use limits.token_quota).",
     )
-    mock_latency_ms: Whole = Field(
-        0, description="Extra latency of the mock model per call, in milliseconds."
+    mock_latency_ms: Annotated[int, BeforeValidator(_whole()), AfterValidator(_at_most(600_000))] = Field(
+        0, description="Extra latency of the mock model per call, in milliseconds (at most 10 minutes)."
     )
     max_body_bytes: Positive = Field(
         1_048_576, description="Largest request body the local gateway accepts, in bytes."
@@ -455,6 +464,19 @@ class Gateway(Section):
     flush_ms: Positive = Field(
         1_000,
         description="Telemetry of the local gateway reaches the store within about this many milliseconds.",
+    )
+    max_connections: Positive = Field(
+        1_000,
+        description="Open connections the local gateway holds at most (lowered to fit the open-file limit,\n"
+        "ulimit -n). Over it, the connection idle longest is closed to make room; when all are busy\n"
+        "with requests, new requests get 503 (the health probe is always answered).",
+    )
+    header_timeout_seconds: Positive = Field(
+        10,
+        description="Seconds a client has to send a complete request head (else 408 and the connection closes).",
+    )
+    body_timeout_seconds: Positive = Field(
+        30, description="Seconds a client has to send the whole request body once the head is in (else 408)."
     )
     remaining_tokens_header: Name = Field(
         "remaining-tokens",

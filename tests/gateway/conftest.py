@@ -59,7 +59,7 @@ def make_gateway(data_dir: Path, clock: FakeClock) -> Iterator[Callable[..., Run
         config = load_gateway_config(settings)
         store = Store(data_dir)
         app = create_app(config, store, clock)
-        server = BackgroundServer(app).start()
+        server = BackgroundServer(app, limits=config.connection_limits).start()
         servers.append(server)
         return RunningGateway(server.url, config, app.state.gateway, server, store)
 

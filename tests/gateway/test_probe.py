@@ -38,8 +38,12 @@ def test_send_once_shows_the_gateways_message_on_429(make_gateway) -> None:
     result = probe.send_once(
         request_for(gw, user="a prompt longer than ten tokens, counted before the backend")
     )
-    assert (result.status, result.retry_after, result.remaining_tokens) == (429, 60, 10)
-    assert result.message == "Token limit is exceeded. Try again in 60 seconds."
+    # The prompt alone exceeds the whole limit: no Retry-After, and the message says why.
+    assert (result.status, result.retry_after, result.remaining_tokens) == (429, None, 10)
+    assert result.message.startswith("Token limit is exceeded: this prompt alone is ")
+    assert result.message.endswith(
+        "more than the whole limit of 10 tokens per minute. Shorten the prompt; retrying will not help."
+    )
 
 
 def test_burst_stops_at_the_first_429(make_gateway) -> None:

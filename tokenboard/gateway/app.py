@@ -1,10 +1,11 @@
 """The gateway as an ASGI app: APIM's ``llm-token-limit`` and ``llm-emit-token-metric`` in front of
 a chat-completions backend.
 
-One call goes: API known? (404) -> subscription key valid? (401) -> body within the size limit and
-a chat request? (413 / 400) -> prompt tokens counted and admitted by the limiter? (403 quota /
-429 rate) -> backend (mock or upstream; 502 / 504 when it fails) -> real usage committed to the
-limiter and emitted as metrics. Every call, whatever its outcome, is logged as a ``requests`` row.
+One call goes: API known? (404) -> subscription key valid? (401) -> connection within the cap?
+(503) -> body within the size limit, in time, and a chat request? (413 / 408 / 400; 499 when the
+client hangs up) -> prompt tokens counted and admitted by the limiter? (403 quota / 429 rate) ->
+backend (mock or upstream; 502 / 504 when it fails) -> real usage committed to the limiter and
+emitted as metrics. Every call, whatever its outcome, is logged as a ``requests`` row.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -30,6 +31,7 @@ from tokenboard.export import timespan_text
 from tokenboard.gateway import mock, tokenizer
 from tokenboard.gateway.chat import BadRequest, ChatRequest, parse_chat
 from tokenboard.gateway.config import MOCK, Api, GatewayConfig, Subscription
+from tokenboard.gateway.connections import OVER_CAPACITY
 from tokenboard.gateway.limiter import Clock, Decision, TokenLimiter
 from tokenboard.gateway.telemetry import Telemetry
 from tokenboard.gateway.upstream import Answer, Upstream, UpstreamError
@@ -48,9 +50,19 @@ INVALID_KEY = (
 )
 TOKENIZE_OFF_LOOP_BYTES = 64 * 1024
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before the answer
+PERIOD_NOUNS = {"Hourly": "hour", "Daily": "day", "Weekly": "week", "Monthly": "month", "Yearly": "year"}
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
+    pass
+
+
+class _ClientGone(Exception):
     pass
 
 
@@ -112,6 +124,9 @@ class Gateway:
         call = self._new_call(request, api=request.path_params["api"])
         try:
             response = await self._handle(request, call)
+        except _ClientGone:  # nothing to answer, nothing counted; the row says what happened
+            self._finish(call, CLIENT_CLOSED_REQUEST)
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         except Exception:
             log.exception("Gateway error on %s %s", call.method, call.path)
             response = self._error(call, 500, "The gateway failed to process the request.")
@@ -132,25 +147,27 @@ class Gateway:
         if subscription is None:
             return self._error(call, 401, INVALID_KEY)
         call.subscription = subscription.id
+        if OVER_CAPACITY in request.scope.get("extensions", {}):
+            message = "The gateway is at its limit of open connections. Try again in a moment."
+            return self._error(call, 503, message, {"Retry-After": "1"})
+        s = self.settings
         try:
-            chat = parse_chat(await _read_body(request, self.settings.gateway.max_body_bytes))
+            raw = await _read_body(request, s.gateway.max_body_bytes, s.gateway.body_timeout_seconds)
+            chat = parse_chat(raw)
         except _TooLarge:
-            message = (
-                f"The request body is larger than the limit of {self.settings.gateway.max_body_bytes} bytes."
-            )
+            message = f"The request body is larger than the limit of {s.gateway.max_body_bytes} bytes."
             return self._error(call, 413, message, self._state_headers(subscription))
+        except _TooSlow:
+            message = f"The request body was not received within {s.gateway.body_timeout_seconds} seconds."
+            headers = self._state_headers(subscription) | {"Connection": "close"}
+            return self._error(call, 408, message, headers)
         except BadRequest as exc:
             return self._error(call, 400, str(exc), self._state_headers(subscription))
 
         prompt = await self._prompt_tokens(chat)
         decision = self.limiter.admit(subscription.id, subscription.limits, prompt)
-        if decision.status == 403:
-            wait = timespan_text(timedelta(seconds=decision.retry_after))
-            message = f"Token quota is exceeded. Quota will be replenished in {wait}."
-            return self._error(call, 403, message, self._refusal_headers(decision))
-        if decision.status == 429:
-            message = f"Token limit is exceeded. Try again in {decision.retry_after} seconds."
-            return self._error(call, 429, message, self._refusal_headers(decision))
+        if decision.status in (403, 429):
+            return self._refusal(call, decision, subscription, prompt)
         assert decision.reservation is not None
         try:
             if chat.stream:
@@ -296,10 +313,32 @@ class Gateway:
             headers[s.gateway.remaining_quota_header] = str(decision.remaining_quota)
         return headers
 
-    def _refusal_headers(self, decision: Decision) -> dict[str, str]:
-        return self._limit_headers(decision, 0) | {
-            self.settings.gateway.retry_after_header: str(decision.retry_after)
-        }
+    def _refusal(self, call: _Call, decision: Decision, subscription: Subscription, prompt: int) -> Response:
+        """403 (quota) or 429 (rate); when the prompt alone exceeds the whole limit, waiting will
+        not help: the message says so and no Retry-After promises otherwise."""
+        limits = subscription.limits
+        headers = self._limit_headers(decision, 0)
+        if decision.retry_after is None and decision.status == 403:
+            message = (
+                f"Token quota is exceeded: this prompt alone is {prompt:,} tokens, more than the whole "
+                f"quota of {limits.token_quota:,} tokens per {PERIOD_NOUNS[limits.quota_period]}. "
+                "Shorten the prompt; retrying will not help."
+            )
+        elif decision.retry_after is None:
+            message = (
+                f"Token limit is exceeded: this prompt alone is {prompt:,} tokens, more than the whole "
+                f"limit of {limits.tokens_per_minute:,} tokens per minute. Shorten the prompt; "
+                "retrying will not help."
+            )
+        else:
+            headers[self.settings.gateway.retry_after_header] = str(decision.retry_after)
+            wait = timespan_text(timedelta(seconds=decision.retry_after))
+            message = (
+                f"Token quota is exceeded. Quota will be replenished in {wait}."
+                if decision.status == 403
+                else f"Token limit is exceeded. Try again in {decision.retry_after} seconds."
+            )
+        return self._error(call, decision.status, message, headers)
 
     def _state_headers(self, subscription: Subscription) -> dict[str, str]:
         return self._limit_headers(self.limiter.state(subscription.id, subscription.limits), 0)
@@ -320,16 +359,23 @@ def create_app(config: GatewayConfig, store: Store | None = None, clock: Clock =
     return app
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The whole body, within ``limit`` bytes and ``timeout`` seconds of the head's arrival."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise _TooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _TooLarge
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _TooSlow from None
+    except ClientDisconnect:
+        raise _ClientGone from None
     return b"".join(chunks)
 
 

@@ -1,4 +1,9 @@
-"""The chat-completions request body: parsed and checked before anything is counted."""
+"""The chat-completions request body: parsed and checked before anything is counted.
+
+Whatever cannot be a request is a 400 here, so nothing later (the tokenizer, the backend
+call, the telemetry written to Parquet) meets it: JSON nested deeper than ``MAX_DEPTH``,
+numbers JSON cannot carry (NaN, more digits than Python converts), unpaired surrogates.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_MODEL = "gpt-4o-mini"
+MAX_DEPTH = 64  # nesting of objects and arrays; tool schemas need a dozen or so
+MAX_MODEL_CHARS = 256  # the model name becomes a telemetry dimension
 
 
 class BadRequest(ValueError):
@@ -24,9 +31,12 @@ class ChatRequest:
 
 def parse_chat(raw: bytes) -> ChatRequest:
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadRequest(f"The request body is nested more than {MAX_DEPTH} levels deep.") from None
+    except ValueError as exc:  # also JSONDecodeError, UnicodeDecodeError
         raise BadRequest(f"The request body is not valid JSON ({_short(exc)}).") from None
+    _check_values(body)
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object with 'messages'.")
     messages = body.get("messages")
@@ -38,6 +48,8 @@ def parse_chat(raw: bytes) -> ChatRequest:
     model = body.get("model", DEFAULT_MODEL)
     if not isinstance(model, str) or not model.strip():
         raise BadRequest("'model' must be a non-empty string.")
+    if len(model) > MAX_MODEL_CHARS:
+        raise BadRequest(f"'model' must be at most {MAX_MODEL_CHARS} characters.")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None and (
         isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
@@ -49,7 +61,43 @@ def parse_chat(raw: bytes) -> ChatRequest:
     return ChatRequest(body, model.strip(), messages, max_tokens, stream)
 
 
-def _short(exc: Exception) -> str:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_values(body: Any) -> None:
+    """Depth at most MAX_DEPTH, and every string (keys too) encodable as UTF-8."""
+    stack = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise BadRequest(f"The request body is nested more than {MAX_DEPTH} levels deep.")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    _check_text(key)
+                stack.append((item, depth + 1))
+
+
+def _check_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "The request body holds text that is not valid Unicode (an unpaired surrogate)."
+        ) from None
+
+
+def _short(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    return "it is not UTF-8 text"
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    if "digits" in str(exc):  # int() refuses more than sys.get_int_max_str_digits() digits
+        return "a number has too many digits"
+    return str(exc)

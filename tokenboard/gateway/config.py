@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tokenboard.config import ConfigError, Settings
+from tokenboard.gateway.connections import ConnectionLimits
 from tokenboard.gateway.limiter import Limits
 
 MOCK = "mock"
@@ -48,6 +49,11 @@ class GatewayConfig:
     @property
     def key_header(self) -> str:
         return self.settings.gateway.key_header
+
+    @property
+    def connection_limits(self) -> ConnectionLimits:
+        gateway = self.settings.gateway
+        return ConnectionLimits(gateway.max_connections, gateway.header_timeout_seconds)
 
     def subscription_for_key(self, key: str) -> Subscription | None:
         """The subscription a key belongs to (constant-time comparison against each key)."""

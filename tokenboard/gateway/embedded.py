@@ -42,8 +42,9 @@ def ensure_gateway(settings: Settings) -> str:
     with _lock:
         server = _servers.get(key)
         if server is None or not server.running:
-            app = create_app(load_gateway_config(settings), Store(settings.store.data_dir))
-            server = BackgroundServer(app).start()
+            config = load_gateway_config(settings)
+            app = create_app(config, Store(settings.store.data_dir))
+            server = BackgroundServer(app, limits=config.connection_limits).start()
             if not _servers:
                 atexit.register(stop_all)
             _servers[key] = server

@@ -19,6 +19,10 @@ Window semantics (chosen to match what APIM users observe):
   midnight, ``Weekly`` from Monday, ``Monthly`` from the 1st, ``Yearly`` from January 1st).
   Over the quota the answer is 403, checked before the rate (waiting a minute would not help).
   Counters live in memory: restarting the gateway starts them afresh.
+- **A prompt that can never fit.** A prompt larger than the whole per-minute limit (or the
+  whole quota) would be refused forever; its refusal carries ``retry_after=None``, so no
+  ``Retry-After`` promises that waiting helps. APIM documents nothing for this case; OpenAI's own
+  API answers such a request 429 "Request too large ... on tokens per min", without a wait.
 
 The clock is injected (``clock() -> seconds since the epoch``) so tests move time by hand.
 """
@@ -59,7 +63,7 @@ class Decision:
     status: int  # 200 admitted, 429 over the rate, 403 over the quota
     remaining_tokens: int
     remaining_quota: int | None  # None without a quota
-    retry_after: int = 0  # whole seconds, on 429 and 403
+    retry_after: int | None = 0  # whole seconds, on 429 and 403; None: waiting will not help
     reservation: Reservation | None = None
 
     @property
@@ -90,6 +94,10 @@ class TokenLimiter:
         with self._lock:
             now = self.clock()
             counter = self._current(counter_key, limits, now)
+            if limits.token_quota and prompt_tokens > limits.token_quota:
+                return self._decision(counter, limits, 403, retry_after=None)
+            if prompt_tokens > limits.tokens_per_minute:
+                return self._decision(counter, limits, 429, retry_after=None)
             if (
                 limits.token_quota
                 and counter.quota_used + counter.reserved + prompt_tokens > limits.token_quota
@@ -153,14 +161,14 @@ class TokenLimiter:
             freed += tokens
             if freed >= excess:
                 return _whole_seconds(completed_at + self.window - now)
-        return _whole_seconds(self.window)  # only calls in flight (or the prompt itself) are in the way
+        return _whole_seconds(self.window)  # only calls in flight are in the way
 
     def _decision(
         self,
         counter: _Counter,
         limits: Limits,
         status: int,
-        retry_after: int = 0,
+        retry_after: int | None = 0,
         reservation: Reservation | None = None,
     ) -> Decision:
         used = counter.in_window + counter.reserved

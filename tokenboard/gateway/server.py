@@ -2,11 +2,14 @@
 
 The socket is bound before uvicorn starts, so the port is known (port 0 picks a free one) and a
 port already in use is reported plainly instead of from inside uvicorn. ``log_config=None``
-leaves the host process's logging alone (the dashboard embeds the gateway).
+leaves the host process's logging alone (the dashboard embeds the gateway). With
+``limits``, connections get the guard of ``connections.py`` (header timeout, connection cap).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import socket
 import threading
 import time
@@ -14,6 +17,8 @@ from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from tokenboard.gateway.connections import ConnectionGuard, ConnectionLimits, GuardedH11Protocol
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -31,7 +36,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_server(app: ASGIApp, **options: Any) -> uvicorn.Server:
+def uvicorn_server(app: ASGIApp, limits: ConnectionLimits | None = None, **options: Any) -> uvicorn.Server:
     """``options`` go to ``uvicorn.Config`` (e.g. ``ssl_certfile`` / ``ssl_keyfile`` for HTTPS)."""
     options = {
         "log_config": None,
@@ -39,17 +44,56 @@ def uvicorn_server(app: ASGIApp, **options: Any) -> uvicorn.Server:
         "lifespan": "on",
         "timeout_graceful_shutdown": 5,
     } | options
-    return uvicorn.Server(uvicorn.Config(app, **options))
+    if limits is None:
+        return uvicorn.Server(uvicorn.Config(app, **options))
+    guard = ConnectionGuard(limits)
+    protocol = functools.partial(GuardedH11Protocol, guard=guard)
+    return _GuardedServer(uvicorn.Config(app, http=protocol, **options), guard)  # type: ignore[arg-type]
+
+
+class _GuardedServer(uvicorn.Server):
+    """uvicorn with the guard accepting connections (uvicorn's own start-up, lifespan, shutdown)."""
+
+    def __init__(self, config: uvicorn.Config, guard: ConnectionGuard) -> None:
+        super().__init__(config)
+        self.guard = guard
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if not sockets:
+            raise ValueError("a guarded server serves sockets bound beforehand (see bind())")
+        loop = asyncio.get_running_loop()
+        self.guard.start(loop, self.server_state.connections)
+        await super().startup(sockets=[])  # the lifespan; no listener of uvicorn's own
+        factory = functools.partial(
+            self.config.http_protocol_class,
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.lifespan.state,
+            _loop=loop,
+        )
+        for sock in sockets:
+            self.guard.serve(sock, factory, ssl=self.config.ssl)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.guard.stop()
+        await super().shutdown(sockets)
 
 
 class BackgroundServer:
     """An app served on a loopback port from a daemon thread; ``stop()`` runs its shutdown."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: ConnectionLimits | None = None,
+        **options: Any,
+    ) -> None:
         self.sock = bind(host, port)
         self.host = host
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn_server(app, **options)
+        self.server = uvicorn_server(app, limits, **options)
         self.scheme = "https" if options.get("ssl_certfile") else "http"
         self.thread = threading.Thread(
             target=self.server.run,
