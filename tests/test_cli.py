@@ -1,35 +1,25 @@
 """``python -m tokenboard`` as scripts and cron use it: real subprocesses, real store.
 
-Each run gets a clean environment (no ``TOKENBOARD_*`` of the developer's, a temporary
-working directory and HOME, so no secrets file is read).
+Each run gets a clean environment (the ``run`` fixture: no ``TOKENBOARD_*`` of the developer's,
+a temporary working directory and HOME, so no secrets file is read).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import one_line_error as _one_line_error
 
 from tokenboard import export, kql
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import SECRETS_FILES
 from tokenboard.settings import load_settings
 from tokenboard.store import Store
-
-
-def _one_line_error(result: subprocess.CompletedProcess) -> str:
-    """The single stderr line of a failed run (and proof there is no traceback)."""
-    stderr = result.stderr.decode()
-    assert "Traceback" not in stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("tokenboard: error: ")
-    return lines[0]
 
 
 def _window(demo_end: datetime) -> list[str]:

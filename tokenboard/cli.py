@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from tokenboard.backends import Backend
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_DAYS = 3_660  # of demo traffic: ten years
+MAX_ROWS = 100_000_000  # of demo metric rows (10M take under a minute)
 PROG = "python -m tokenboard"
 NAME = "tokenboard"
 
@@ -39,7 +41,7 @@ class CliError(Exception):
         super().__init__(message)
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line instead of the usage block."""
 
     def error(self, message: str) -> NoReturn:
@@ -56,14 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["gateway"]:  # everything after the word belongs to the gateway's own CLI
             return _run_gateway(argv[1:])
+        _own_stderr(debug)
         args = build_parser().parse_args(argv)
         return int(args.handler(args))
     except CliError as exc:
-        return _fail(str(exc), exc.code)
+        return fail(str(exc), exc.code)
     except (kql.QueryError, ConfigError) as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return fail("interrupted", 130)
     except BrokenPipeError:  # e.g. `... | head`: the reader left, nothing to report
         _silence_stdout()
         return EXIT_FAILED
@@ -73,8 +76,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _is_bad_store_file(exc):
             return _fail(str(exc), EXIT_USAGE)
         if _is_runtime_failure(exc):
-            return _fail(str(exc), EXIT_FAILED)
-        return _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", EXIT_FAILED)
+            return fail(str(exc), EXIT_FAILED)
+        return fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", EXIT_FAILED)
+
+
+def _own_stderr(debug: bool) -> None:
+    """stderr carries the CLI's own lines only. Libraries log to the root logger, which with no
+    handler prints every warning (azure-identity lists each credential it tried, on ten lines);
+    a NullHandler takes them, and Python warnings go the same way. ``--debug`` shows it all."""
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        return
+    root = logging.getLogger()
+    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
+    logging.captureWarnings(True)
 
 
 def _quiet_library_logs() -> None:
@@ -85,7 +101,7 @@ def _quiet_library_logs() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Token usage and throttling of LLMs behind an AI gateway.")
+    parser = OneLineParser(prog=PROG, description="Token usage and throttling of LLMs behind an AI gateway.")
     parser.add_argument("--debug", action="store_true", help="show a traceback on unexpected errors")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
@@ -101,9 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(handler=cmd_query)
 
     seed = commands.add_parser("seed", help="fill the local store with demo telemetry")
-    seed.add_argument("--seed", type=int, default=7, help="random seed; the same seed gives the same data")
-    seed.add_argument("--days", type=_positive_number, default=30, help="days of traffic (default 30)")
-    seed.add_argument("--rows", type=_positive_int, default=None, help="scale to about this many metric rows")
+    seed.add_argument(
+        "--seed", type=_seed_number, default=7, help="random seed; the same seed gives the same data"
+    )
+    seed.add_argument(
+        "--days", type=_days, default=30, help=f"days of traffic (default 30, at most {MAX_DAYS:,})"
+    )
+    seed.add_argument(
+        "--rows",
+        type=_row_count,
+        default=None,
+        help=f"scale to about this many metric rows (at most {MAX_ROWS:,})",
+    )
     seed.add_argument("--end", default=None, help="end of the traffic, ISO 8601 UTC (default: now)")
     seed.add_argument("--force", action="store_true", help="replace what the store already holds")
     _add_data_dir(seed)
@@ -146,23 +171,31 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive_number(text: str) -> float:
+def _days(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    if not 0 < value <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_DAYS:,}, not {text}")
     return value
 
 
-def _positive_int(text: str) -> int:
+def _row_count(text: str) -> int:
+    return _whole(text, 1, MAX_ROWS)
+
+
+def _seed_number(text: str) -> int:
+    return _whole(text, 0, 2**32 - 1)
+
+
+def _whole(text: str, least: int, most: int) -> int:
     try:
-        value = int(text)
+        value = int(text.replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    if not least <= value <= most:
+        raise argparse.ArgumentTypeError(f"must be from {least:,} to {most:,}, not {value:,}")
     return value
 
 
@@ -206,7 +239,10 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from tokenboard.store import Store
 
-    end = kql.parse_value("datetime", args.end) if args.end else None
+    try:
+        end = kql.parse_value("datetime", args.end) if args.end else None
+    except kql.QueryError as exc:
+        raise CliError(f"--end: {exc}") from None
     settings = _settings(args.data_dir)
     store = Store(settings.store.data_dir)
     if not store.is_empty():
@@ -334,7 +370,7 @@ def check_value(param: kql.Param, text: str) -> None:
     try:
         kql.parse_value(param.type, text)
     except kql.QueryError as exc:
-        hint = VALUE_HINTS.get(param.type)
+        hint = None if isinstance(exc, kql.OutOfRange) else VALUE_HINTS.get(param.type)
         raise CliError(f"--param {param.name}: {exc}" + (f" ({hint})" if hint else "")) from None
 
 
@@ -381,7 +417,8 @@ def _warn(message: str) -> None:
     sys.stderr.flush()
 
 
-def _fail(message: str, code: int) -> int:
+def fail(message: str, code: int) -> int:
+    """Print ``tokenboard: error: message`` as one line; returns ``code``."""
     sys.stderr.buffer.write(f"{NAME}: error: {_one_line(message)}\n".encode())
     sys.stderr.flush()
     return code

@@ -28,9 +28,11 @@ import pyarrow as pa
 from tokenboard import appinsights
 from tokenboard.appinsights import SCHEMAS
 from tokenboard.config import parse_bool
+from tokenboard.kql import EARLIEST, LATEST
 from tokenboard.store import Store
 
 MAX_REPORTED = 20  # bad rows listed one by one; the rest are counted
+MAX_DIMENSION_DEPTH = 32  # customDimensions is a flat property bag; allow some nesting, not 5,000
 BATCH_ROWS = 50_000  # rows held as Python objects before they become an Arrow batch
 
 # Workspace-based Application Insights column names -> the classic names the store uses.
@@ -268,12 +270,19 @@ def _timestamp(raw: dict[str, str]) -> datetime:
     if not text:
         raise RowError("timestamp is empty")
     try:
-        return parse_timestamp(text)
+        moment = parse_timestamp(text)
     except ValueError:
         raise RowError(
             f"timestamp '{text}' is not a time (expected e.g. 11/24/2026, 1:02:03.456 PM "
             "or 2026-11-24T13:02:03Z)"
         ) from None
+    except OverflowError:  # in UTC it falls before year 1 or after 9999
+        moment = None
+    if moment is None or not EARLIEST <= moment.replace(tzinfo=UTC) < LATEST:
+        raise RowError(
+            f"timestamp '{text}' is out of range (from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d})"
+        )
+    return moment
 
 
 def _text(raw: dict[str, str], key: str, required: bool = False) -> str | None:
@@ -328,9 +337,24 @@ def _dimensions(raw: dict[str, str]) -> str:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RowError(f"customDimensions is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise RowError(f"customDimensions is nested more than {MAX_DIMENSION_DEPTH} levels deep") from None
+    if _depth(value) > MAX_DIMENSION_DEPTH:
+        raise RowError(f"customDimensions is nested more than {MAX_DIMENSION_DEPTH} levels deep")
     if not isinstance(value, dict):
         raise RowError('customDimensions must be a JSON object like {"API ID": "chat"}')
     return appinsights.dimensions_json(value)
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in a parsed JSON value (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _write_rejects(path: Path, header: list[str], bad_rows: list[BadRow]) -> None:

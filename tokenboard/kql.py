@@ -44,10 +44,22 @@ _AGO = re.compile(r"^ago\((\d+(?:\.\d+)?(?:ms|s|m|h|d))\)$")
 # Bins a chart can use, smallest first; auto picks the first that gives <= 200 points.
 BIN_SIZES = tuple(timedelta(seconds=s) for s in (60, 300, 900, 1800, 3600, 10800, 21600, 43200, 86400))
 MAX_POINTS = 200
+# Times a parameter may hold. Telemetry is younger than the Unix epoch, and pandas' nanosecond
+# timestamps, which every result passes through, end in April 2262.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+# A timespan parameter is a bin width: at most this many bins over the range (the Log
+# Analytics API answers at most 500,000 rows).
+MAX_BINS = 500_000
+_SHOWN_CHARS = 60  # of a bad value, in an error message
 
 
 class QueryError(ValueError):
     """A query name, parameter name or parameter value is wrong."""
+
+
+class OutOfRange(QueryError):
+    """A well-formed value beyond what a parameter can hold (the message gives the range)."""
 
 
 @dataclass(frozen=True)
@@ -234,8 +246,26 @@ def _as_timedelta(value: Any) -> timedelta:
 def parse_timespan(text: str) -> timedelta:
     match = _TIMESPAN.match(text.strip())
     if not match:
-        raise QueryError(f"'{text}' is not a timespan (use e.g. 30s, 15m, 1h, 7d)")
-    return timedelta(seconds=float(match[1]) * _TIMESPAN_UNITS[match[2]])
+        raise QueryError(f"'{shown(text)}' is not a timespan (use e.g. 30s, 15m, 1h, 7d)")
+    try:
+        return timedelta(seconds=float(match[1]) * _TIMESPAN_UNITS[match[2]])
+    except OverflowError:
+        raise OutOfRange(f"'{shown(text)}' is too long a timespan") from None
+
+
+def shown(text: str) -> str:
+    """A value as an error message quotes it: cut short when it is long."""
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"
+
+
+def check_time(value: datetime, text: str = "") -> datetime:
+    """``value`` if it lies between EARLIEST and LATEST; else a QueryError that says so."""
+    if not EARLIEST <= _utc(value) <= LATEST:
+        raise OutOfRange(
+            f"'{shown(text or value.isoformat())}' is out of range "
+            f"(times from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})"
+        )
+    return value
 
 
 def parse_value(ptype: str, text: str, now: datetime | None = None) -> Any:
@@ -255,20 +285,25 @@ def parse_value(ptype: str, text: str, now: datetime | None = None) -> Any:
             if text == "now()":
                 return now
             if ago := _AGO.match(text):
-                return now - parse_timespan(ago[1])
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            return _utc(parsed)
+                return check_time(now - parse_timespan(ago[1]), text)
+            return check_time(_utc(datetime.fromisoformat(text.replace("Z", "+00:00"))), text)
         if ptype == "timespan":
             return parse_timespan(text)
         if ptype == "dynamic":
             if text.startswith("["):
                 value = json.loads(text)
-                if not isinstance(value, list):
-                    raise ValueError(text)
+                if not isinstance(value, list) or any(isinstance(v, (list, dict)) for v in value):
+                    raise ValueError(text)  # a list of values, not of lists
                 return value
             return [part.strip() for part in text.split(",") if part.strip()]
-    except (ValueError, json.JSONDecodeError):
-        raise QueryError(f"'{text}' is not a valid {ptype}") from None
+    except OutOfRange:
+        raise
+    except OverflowError:  # a time before year 1 or after 9999
+        raise OutOfRange(
+            f"'{shown(text)}' is out of range (times from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})"
+        ) from None
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        raise QueryError(f"'{shown(text)}' is not a valid {ptype}") from None
     raise QueryError(f"unknown parameter type {ptype}")
 
 
@@ -324,7 +359,30 @@ def resolve(query: QueryFile, params: Mapping[str, Any], now: datetime | None = 
         values[p.name] = auto_bin(start, end)
     if "start_time" in values and "end_time" in values and values["start_time"] >= values["end_time"]:
         raise QueryError("start_time must be before end_time")
+    for p in query.params:
+        if p.type == "datetime" and values[p.name] is not None:
+            check_time(values[p.name])
+        if p.type == "timespan":
+            _check_bins(p.name, values[p.name], values.get("start_time"), values.get("end_time"))
     return values
+
+
+def _check_bins(name: str, width: timedelta, start: datetime | None, end: datetime | None) -> None:
+    """A bin width must be positive and leave at most MAX_BINS bins in the range."""
+    if width <= timedelta(0):
+        raise OutOfRange(f"{name} must be longer than 0s")
+    if start is None or end is None or (end - start) / width <= MAX_BINS:
+        return
+    least = math.ceil((end - start).total_seconds() / MAX_BINS)
+    raise OutOfRange(
+        f"{name} = {_span(width)} cuts the range into {(end - start) // width:,} bins; "
+        f"use at least {least}s (at most {MAX_BINS:,} bins)"
+    )
+
+
+def _span(width: timedelta) -> str:
+    seconds = width.total_seconds()
+    return f"{seconds:g}s" if seconds >= 1 else f"{seconds * 1000:g}ms"
 
 
 def bind(
