@@ -33,6 +33,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "gateway")]
+from gateway_helpers import open_slow_clients  # noqa: E402  (shared with the tests)
+
 STATUS = "/status-0123456789abcdef"
 UNGUARDED = """
 import sys
@@ -49,7 +52,6 @@ uvicorn_server(create_app(load_gateway_config(settings), Store(settings.data_dir
 
 class Gateway:
     def __init__(self, args: argparse.Namespace, data_dir: Path) -> None:
-        sys.path.insert(0, str(ROOT))
         from tokenboard.gateway.server import bind
 
         sock = bind("127.0.0.1", 0)
@@ -136,16 +138,6 @@ def probes(gateway: Gateway, count: int) -> tuple[list[float], int]:
     return times, failures
 
 
-def slow_clients(port: int, count: int) -> list[socket.socket]:
-    clients = []
-    for i in range(count):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        if i % 2:
-            sock.sendall(b"POST /ai/chat/completions HTTP/1.1\r\nHost: gateway\r\n")
-        clients.append(sock)
-    return clients
-
-
 def seconds_until_closed(port: int, payload: bytes, limit: float) -> float | None:
     with socket.create_connection(("127.0.0.1", port), timeout=limit) as sock:
         started = time.perf_counter()
@@ -184,7 +176,7 @@ def main() -> None:
             base, base_failed = probes(gateway, args.probes)
             print(f"gateway {'(plain uvicorn) ' if args.unguarded else ''}under ulimit -n {args.nofile}")
             print(f"  probe, no other clients:      {ms(base)}, {base_failed} failed")
-            clients = slow_clients(gateway.port, args.clients)
+            clients = open_slow_clients(gateway.port, args.clients)
             loaded, loaded_failed = probes(gateway, args.probes)
             ratio = (
                 f"{statistics.median(loaded) / statistics.median(base):.1f}x" if loaded and base else "n/a"

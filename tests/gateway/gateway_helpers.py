@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -76,3 +77,14 @@ def key_for(data_dir: Path) -> str:
         capture_output=True, text=True, check=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     return out.stdout.splitlines()[0].split("\t")[1]
+
+
+def open_slow_clients(port: int, count: int) -> list[socket.socket]:
+    """Connections that never finish a request: half idle, half stuck in the middle of a head."""
+    clients = []
+    for i in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if i % 2:
+            sock.sendall(b"POST /ai/chat/completions HTTP/1.1\r\nHost: gateway\r\n")
+        clients.append(sock)
+    return clients

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gateway_helpers import free_port
+from gateway_helpers import free_port, open_slow_clients
 
 from tokenboard.gateway.app import STATUS_PATH
 
@@ -86,17 +86,6 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     yield start
     for gateway in started:
         gateway.stop()
-
-
-def open_slow_clients(port: int, count: int) -> list[socket.socket]:
-    """Half of them idle, half stuck in the middle of a request head."""
-    clients = []
-    for i in range(count):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        if i % 2:
-            sock.sendall(b"POST /ai/chat/completions HTTP/1.1\r\nHost: gateway\r\n")
-        clients.append(sock)
-    return clients
 
 
 def closed_by_server(sock: socket.socket, wait: float) -> bool:
