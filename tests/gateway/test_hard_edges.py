@@ -314,3 +314,15 @@ def test_quiet_log_writes_the_first_event_then_one_line_per_interval_with_a_coun
         "Cannot accept connections: Too many open files",
         "Cannot accept connections: Too many open files (47,000 times in the last 61 s)",
     ]
+
+
+def test_a_flood_of_malformed_requests_is_one_log_line(make_gateway, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    gw = make_gateway()
+    for _ in range(50):
+        with connect(gw) as sock:
+            sock.sendall(b"GARBAGE\r\n\r\n")
+            data, _ = read_until_closed(sock)
+        assert data.startswith(b"HTTP/1.1 400 ")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["Invalid HTTP request received."]

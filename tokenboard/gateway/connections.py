@@ -16,7 +16,8 @@ the health probe included. :class:`GuardedH11Protocol` (uvicorn's ``http`` class
   above the cap, new connections are closed at once.
 - **Quiet resource errors.** The event loop reports "socket.accept() out of system resource"
   up to ``backlog`` times per loop tick (CPython gh-151615), tens of thousands of tracebacks a
-  minute. These, and the guard's own events, are logged at most once per interval, with counts.
+  minute. These, the guard's own events and the warnings any client can cause (a malformed
+  request) are logged at most once per interval, with counts.
 """
 
 from __future__ import annotations
@@ -274,6 +275,7 @@ class GuardedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, guard: ConnectionGuard, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.guard = guard
+        self.logger = _ClientWarnings(self.logger, guard.quiet)  # type: ignore[assignment]
         self.waiting_since = 0.0
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_started = False
@@ -340,6 +342,20 @@ class GuardedH11Protocol(H11Protocol):
         self.guard.header_timeout()
         seconds = self.guard.limits.header_timeout
         self.close_waiting(_timeout_answer(f"The request head was not received within {seconds:g} seconds."))
+
+
+class _ClientWarnings:
+    """uvicorn's protocol logger, with the warnings any client can cause at will (a malformed
+    request, an unsupported upgrade: one line per request) sent through the quiet log."""
+
+    def __init__(self, logger: logging.Logger, quiet: QuietLog) -> None:
+        self._logger, self._quiet = logger, quiet
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
+
+    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._quiet.event(f"client-{message}", logging.WARNING, message % args if args else message)
 
 
 class _OverCapacity:
