@@ -83,7 +83,7 @@ def test_bad_input_is_exit_2_and_one_line(run, args: list[str], message: str) ->
             {"TOKENBOARD_GATEWAY_MOCK_LATENCY_MS": "99999999"},
             "'gateway_mock_latency_ms' must be at most 600,000",
         ),
-        ({"TOKENBOARD_GATEWAY_MAX_CONNECTIONS": "0"}, "'gateway_max_connections' must be at least 1"),
+        ({"TOKENBOARD_GATEWAY_MAX_CONNECTIONS": "0"}, "'gateway_max_connections' must be positive"),
         (
             {"TOKENBOARD_GATEWAY_BODY_TIMEOUT_SECONDS": "soon"},
             "'gateway_body_timeout_seconds' must be a whole number",
