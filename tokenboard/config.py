@@ -473,7 +473,8 @@ class Gateway(Section):
     )
     header_timeout_seconds: Positive = Field(
         10,
-        description="Seconds a client has to send a complete request head (else 408 and the connection closes).",
+        description="Seconds a client has to send a complete request head (else 408, and the connection\n"
+        "closes).",
     )
     body_timeout_seconds: Positive = Field(
         30, description="Seconds a client has to send the whole request body once the head is in (else 408)."

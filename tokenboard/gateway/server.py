@@ -46,13 +46,12 @@ def uvicorn_server(app: ASGIApp, limits: ConnectionLimits | None = None, **optio
     } | options
     if limits is None:
         return uvicorn.Server(uvicorn.Config(app, **options))
-    guard = ConnectionGuard(limits)
-    protocol = functools.partial(GuardedH11Protocol, guard=guard)
-    return _GuardedServer(uvicorn.Config(app, http=protocol, **options), guard)  # type: ignore[arg-type]
+    return _GuardedServer(uvicorn.Config(app, **options), ConnectionGuard(limits))
 
 
 class _GuardedServer(uvicorn.Server):
-    """uvicorn with the guard accepting connections (uvicorn's own start-up, lifespan, shutdown)."""
+    """uvicorn with the guard accepting connections for its h11 protocol (uvicorn's own start-up,
+    lifespan and shutdown)."""
 
     def __init__(self, config: uvicorn.Config, guard: ConnectionGuard) -> None:
         super().__init__(config)
@@ -65,11 +64,12 @@ class _GuardedServer(uvicorn.Server):
         self.guard.start(loop, self.server_state.connections)
         await super().startup(sockets=[])  # the lifespan; no listener of uvicorn's own
         factory = functools.partial(
-            self.config.http_protocol_class,
+            GuardedH11Protocol,
             config=self.config,
             server_state=self.server_state,
             app_state=self.lifespan.state,
             _loop=loop,
+            guard=self.guard,
         )
         for sock in sockets:
             self.guard.serve(sock, factory, ssl=self.config.ssl)
