@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -102,19 +101,21 @@ def closed_by_server(sock: socket.socket, wait: float) -> bool:
 
 
 def test_300_slow_clients_under_ulimit_256_leave_the_health_probe_answering(start_gateway) -> None:
-    gateway = start_gateway("--header-timeout", "3")
+    header_timeout = 8
+    gateway = start_gateway("--header-timeout", str(header_timeout))
     clients = open_slow_clients(gateway.port, SLOW_CLIENTS)
+    started = time.monotonic()
     try:
-        latencies = []
         for _ in range(10):
             status, seconds = gateway.probe()
-            assert status == 200
-            latencies.append(seconds)
-        assert max(latencies) < 1.0 and statistics.median(latencies) < 0.25, latencies
+            # Answered at once, not once slow clients are cut (latency figures: bench/slow_clients.py).
+            assert status == 200 and seconds < header_timeout / 2
         assert gateway.chat().status_code == 200  # and real calls still get through
+        held = len(os.listdir(f"/proc/{gateway.proc.pid}/fd"))
+        assert held > 150, "the slow clients were still held while the probes were answered"
         # Every slow client is cut by the header timeout (or made room for others before).
-        started = time.monotonic()
-        assert all(closed_by_server(sock, max(0.1, 3 + 2 - (time.monotonic() - started))) for sock in clients)
+        deadline = started + header_timeout + 3
+        assert all(closed_by_server(sock, max(0.1, deadline - time.monotonic())) for sock in clients)
     finally:
         for sock in clients:
             sock.close()
