@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         if _is_bad_store_file(exc):
-            return _fail(str(exc), EXIT_USAGE)
+            return fail(str(exc), EXIT_USAGE)
         if _is_runtime_failure(exc):
             return fail(str(exc), EXIT_FAILED)
         return fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", EXIT_FAILED)
