@@ -51,7 +51,6 @@ class OneLineParser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    _quiet_library_logs()
     debug = argv[:1] == ["--debug"]
     if debug:
         argv = argv[1:]
@@ -82,8 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _own_stderr(debug: bool) -> None:
     """stderr carries the CLI's own lines only. Libraries log to the root logger, which with no
-    handler prints every warning (azure-identity lists each credential it tried, on ten lines);
-    a NullHandler takes them, and Python warnings go the same way. ``--debug`` shows it all."""
+    handler prints every warning (azure-identity lists each credential it tried, on ten lines;
+    the store logs what it repairs, which the CLI words as one line of its own): a NullHandler
+    takes them, and Python warnings go the same way. ``--debug`` shows it all."""
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
         return
@@ -91,13 +91,6 @@ def _own_stderr(debug: bool) -> None:
     if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
         root.addHandler(logging.NullHandler())
     logging.captureWarnings(True)
-
-
-def _quiet_library_logs() -> None:
-    """The store logs what it repairs; the CLI says the same as one worded line on stderr."""
-    logger = logging.getLogger(NAME)
-    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
-        logger.addHandler(logging.NullHandler())
 
 
 def build_parser() -> argparse.ArgumentParser:
