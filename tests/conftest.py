@@ -96,6 +96,7 @@ class DemoRows(NamedTuple):
 
     metrics: pd.DataFrame
     requests: pd.DataFrame
+    dependencies: pd.DataFrame
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +126,7 @@ def seeded_backend(demo_settings: Settings, seeded_store: Store) -> LocalBackend
 @pytest.fixture(scope="session")
 def demo_rows(seeded_store: Store) -> DemoRows:
     """The seeded rows via pyarrow alone (no DuckDB, no KQL), for pandas cross-checks."""
-    return DemoRows(_read_table(seeded_store, "customMetrics"), _read_table(seeded_store, "requests"))
+    return DemoRows(*(_read_table(seeded_store, t) for t in ("customMetrics", "requests", "dependencies")))
 
 
 def _read_table(store: Store, table: str) -> pd.DataFrame:

@@ -44,6 +44,7 @@ def tables(demo_rows, demo_settings):
         lambda d: d.get(demo_settings.telemetry.request_subscription_key, "")
     )
     requests["minute"] = requests["timestamp"].dt.floor("min")
+    requests["forwarded"] = requests["operation_Id"].isin(demo_rows.dependencies["operation_Id"])
     return metrics, requests
 
 
@@ -51,13 +52,13 @@ def test_same_seed_gives_same_rows(tmp_path):
     first, _ = _small(tmp_path, "a", seed=11)
     second, _ = _small(tmp_path, "b", seed=11)
     other, _ = _small(tmp_path, "c", seed=12)
-    for table in ("customMetrics", "requests"):
+    for table in ("customMetrics", "requests", "dependencies"):
         pd.testing.assert_frame_equal(_read(first, table), _read(second, table))
     assert not _read(first, "customMetrics").equals(_read(other, "customMetrics"))
 
 
 def test_traffic_ends_at_end_and_covers_the_days(demo_rows, demo_end):
-    metrics, requests = demo_rows
+    metrics, requests, _ = demo_rows
     start = pd.Timestamp(demo_end - timedelta(days=3))
     assert metrics["timestamp"].max() == pd.Timestamp(demo_end - timedelta(minutes=1))
     assert metrics["timestamp"].min() == start
@@ -89,7 +90,8 @@ def test_429s_only_in_minutes_where_the_tenant_is_at_its_limit(tables, demo_sett
     )
     limits = admitted.index.get_level_values(0).map(demo_settings.limits.for_subscription).to_numpy()
     assert (admitted.to_numpy() <= limits).all(), "admitted tokens never pass the limit"
-    hits = requests[requests["resultCode"] == "429"].groupby(["subscription", "minute"])["itemCount"].sum()
+    gateway = requests[(requests["resultCode"] == "429") & ~requests["forwarded"]]
+    hits = gateway.groupby(["subscription", "minute"])["itemCount"].sum()
     assert len(hits) > 50 and hits.index.get_level_values(0).nunique() >= 3
     at_hit = admitted.reindex(hits.index.rename(["subscription", "timestamp"]), fill_value=0.0)
     hit_limits = at_hit.index.get_level_values(0).map(demo_settings.limits.for_subscription).to_numpy()
@@ -115,7 +117,8 @@ def test_admitted_calls_match_successful_requests_minute_by_minute(tables, demo_
 
 def test_quota_tenant_gets_403_and_nothing_is_admitted_after_it(tables, demo_settings):
     metrics, requests = tables
-    denied = requests[requests["resultCode"] == "403"]
+    body = _dims(requests).map(lambda d: d.get(demo_settings.telemetry.response_body_key, ""))
+    denied = requests[(requests["resultCode"] == "403") & body.str.contains("Token quota is exceeded")]
     assert set(denied["subscription"]) == {demo.QUOTA_TENANT}
     tenant = requests[requests["subscription"] == demo.QUOTA_TENANT]
     tenant_metrics = metrics[metrics["subscription"] == demo.QUOTA_TENANT]
@@ -268,3 +271,47 @@ def test_bad_sizes_are_refused(tmp_path, bad):
     with pytest.raises(ValueError):
         demo.seed(Store(tmp_path), Settings(data_dir=tmp_path), **bad)
     assert Store(tmp_path).is_empty()
+
+
+def test_every_forwarded_call_has_one_backend_call_with_its_operation_id(demo_rows):
+    requests, dependencies = demo_rows.requests, demo_rows.dependencies
+    assert dependencies["operation_Id"].is_unique and requests["operation_Id"].is_unique
+    joined = requests.merge(dependencies, on="operation_Id", how="left", suffixes=("", "_backend"))
+    forwarded = joined["resultCode_backend"].notna()
+    # 200s and 500s were forwarded; the backend answered them as the gateway did.
+    assert forwarded[joined["resultCode"].isin(["200", "500"])].all()
+    assert (joined.loc[forwarded, "resultCode"] == joined.loc[forwarded, "resultCode_backend"]).all()
+    assert not forwarded[joined["resultCode"] == "401"].any()
+    # A backend call starts after its request and within it; sampled rows keep their itemCount.
+    fwd = joined[forwarded]
+    assert (fwd["timestamp_backend"] > fwd["timestamp"]).all()
+    assert (fwd["itemCount"] == fwd["itemCount_backend"]).all()
+
+
+def test_demo_traffic_holds_each_refusal_cause(seeded_backend, demo_end):
+    bound = seeded_backend.bind(
+        "limit_hit_causes", {"start_time": demo_end - timedelta(days=3), "end_time": demo_end}, now=demo_end
+    )
+    causes = seeded_backend.run_query(bound).frame
+    totals = causes[["gateway_429", "backend_429", "quota_403", "other_403", "unattributed"]].sum()
+    assert totals["gateway_429"] > 1000 and totals["quota_403"] > 50
+    assert totals["backend_429"] > 10 and totals["other_403"] > 10
+    assert totals["unattributed"] == 0 and set(causes["backend_logged"]) == {True}
+    quota = causes.groupby("subscription")["quota_403"].sum()
+    assert set(quota[quota > 0].index) == {demo.QUOTA_TENANT}
+
+
+def test_clients_that_honour_retry_after_send_nothing_more_in_that_minute(tables, demo_settings):
+    _, requests = tables
+    gateway = requests[(requests["resultCode"] == "429") & ~requests["forwarded"]]
+    per_minute = gateway.groupby(["subscription", "minute"]).size()
+    most = per_minute.groupby(level=0).max()
+    patient = [
+        n for n, honours in zip(demo.subscription_names(), _backs_off(demo_settings), strict=True) if honours
+    ]
+    assert patient and all(most.get(name, 0) <= 1 for name in patient)
+    assert most.max() > 5  # the others keep calling
+
+
+def _backs_off(settings):
+    return demo._tenants(settings, 7, demo.DEFAULT_SUBSCRIPTIONS).backs_off

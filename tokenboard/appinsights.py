@@ -2,8 +2,12 @@
 
 Everything that writes telemetry builds it here: the local gateway (row by row), the demo
 and the bench seeder (column by column), and the importer (from exported CSV). So a
-``customMetrics`` row means the same wherever it came from. To add a table (e.g.
-``dependencies``), add its schema to ``SCHEMAS`` and a row builder beside the others.
+``customMetrics`` row means the same wherever it came from. To add a table, add its schema to
+``SCHEMAS`` and a row builder beside the others; new columns go at the end of a schema (segments
+written before them read back with nulls there).
+
+``requests`` and ``dependencies`` rows of one call share ``operation_Id``: APIM writes a
+``dependencies`` row for each call it forwards to a backend, none for a call a policy refused.
 """
 
 from __future__ import annotations
@@ -49,6 +53,25 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("operation_Name", pa.string()),
             ("cloud_RoleName", pa.string()),
             ("itemCount", pa.int32()),
+            ("operation_Id", pa.string()),
+        ]
+    ),
+    "dependencies": pa.schema(
+        [
+            ("timestamp", pa.timestamp("us")),
+            ("id", pa.string()),
+            ("target", pa.string()),
+            ("type", pa.string()),
+            ("name", pa.string()),
+            ("data", pa.string()),
+            ("success", pa.bool_()),
+            ("resultCode", pa.string()),
+            ("duration", pa.float64()),
+            ("customDimensions", pa.string()),
+            ("operation_Id", pa.string()),
+            ("operation_Name", pa.string()),
+            ("cloud_RoleName", pa.string()),
+            ("itemCount", pa.int32()),
         ]
     ),
 }
@@ -62,6 +85,12 @@ APIM_METRIC_KEYS = ("Region", "Service ID", "Service Name", "Service Type")
 # and Completion, so they are never part of Total.
 CACHED_METRIC = "Prompt Cached Tokens"
 REASONING_METRIC = "Completion Reasoning Tokens"
+# What APIM's diagnostic settings put in a requests row's customDimensions when "Headers to log"
+# names a response header ("Response-<header>") and "Number of payload bytes to log" is set for
+# the frontend response ("Response-Body"). The names are configurable (settings.telemetry).
+RESPONSE_HEADER_PREFIX = "Response-"
+RESPONSE_BODY_KEY = "Response-Body"
+DEPENDENCY_TYPE = "HTTP"
 
 
 def apim_keys(region: str, service_id: str, service_name: str) -> dict[str, str]:
@@ -129,6 +158,7 @@ def request_row(
     *,
     timestamp: datetime,
     result_code: str,
+    operation_id: str | None = "",
     id: str | None = "",
     name: str | None = "",
     url: str | None = "",
@@ -151,6 +181,49 @@ def request_row(
         "success": success,
         "duration": duration_ms,
         "customDimensions": dimensions,
+        "operation_Name": operation,
+        "cloud_RoleName": role,
+        "itemCount": item_count,
+        "operation_Id": operation_id,
+    }
+
+
+def dependency_row(
+    *,
+    timestamp: datetime,
+    result_code: str,
+    operation_id: str | None,
+    target: str | None = "",
+    name: str | None = "",
+    data: str | None = "",
+    id: str | None = "",
+    type: str | None = DEPENDENCY_TYPE,
+    success: bool | None = None,
+    duration_ms: float | None = None,
+    dimensions: str = "{}",
+    operation: str | None = "",
+    role: str | None = "",
+    item_count: int = 1,
+) -> dict[str, Any]:
+    """One ``dependencies`` row: a call the gateway forwarded to a backend, and how it answered.
+
+    ``result_code`` is the backend's status ("" when it never answered); ``success`` follows
+    App Insights (failed from status 400, or without an answer) unless given.
+    """
+    if success is None:
+        success = result_code.isdigit() and int(result_code) < 400
+    return {
+        "timestamp": timestamp,
+        "id": id,
+        "target": target,
+        "type": type,
+        "name": name,
+        "data": data,
+        "success": success,
+        "resultCode": result_code,
+        "duration": duration_ms,
+        "customDimensions": dimensions,
+        "operation_Id": operation_id,
         "operation_Name": operation,
         "cloud_RoleName": role,
         "itemCount": item_count,

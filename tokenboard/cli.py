@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = commands.add_parser("import", help="append a CSV exported from the Azure portal's Logs blade")
     imp.add_argument("file", type=Path, help="the CSV file")
-    imp.add_argument("--table", required=True, choices=("customMetrics", "requests"))
+    imp.add_argument("--table", required=True, choices=("customMetrics", "requests", "dependencies"))
     imp.add_argument("--rejects", type=Path, default=None, help="also write the bad rows to this CSV")
     imp.add_argument("--dry-run", action="store_true", help="check the file, write nothing")
     _add_data_dir(imp)
@@ -249,8 +249,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
     demo = _optional_module("tokenboard.demo", "the demo generator")
     summary = demo.seed(store, settings, days=args.days, seed=args.seed, end=end, rows=args.rows)
     _write_text(
-        f"Seeded {summary.metric_rows:,} metric rows and {summary.request_rows:,} request rows "
-        f"into {store.data_dir} in {summary.seconds:.1f} s\n"
+        f"Seeded {summary.metric_rows:,} metric rows, {summary.request_rows:,} request rows and "
+        f"{summary.dependency_rows:,} backend calls into {store.data_dir} in {summary.seconds:.1f} s\n"
     )
     return EXIT_OK
 

@@ -310,6 +310,16 @@ class Telemetry(Section):
     model_dimension: DimensionName = Field("Model", description='optional; empty values show as ""')
     request_subscription_key: DimensionName = Field("Subscription Name")
     request_api_key: DimensionName = Field("API Name")
+    retry_after_key: DimensionName = Field(
+        "Response-Retry-After",
+        description="Where a requests row holds the Retry-After it answered: APIM logs a response header\n"
+        'named in its diagnostic settings ("Headers to log") as "Response-<header>".',
+    )
+    response_body_key: DimensionName = Field(
+        "Response-Body",
+        description='Where a requests row holds the answer\'s body (APIM: "Number of payload bytes to log"\n'
+        "for the frontend response): it tells a quota 403 from a content-safety block.",
+    )
     total_metric: DimensionName = Field("Total Tokens")
     prompt_metric: DimensionName = Field("Prompt Tokens")
     completion_metric: DimensionName = Field("Completion Tokens")
@@ -457,6 +467,12 @@ class Gateway(Section):
     )
     mock_latency_ms: Annotated[int, BeforeValidator(_whole()), AfterValidator(_at_most(600_000))] = Field(
         0, description="Extra latency of the mock model per call, in milliseconds (at most 10 minutes)."
+    )
+    mock_backend_tokens_per_minute: Whole = Field(
+        0,
+        description="The mock model deployment's own tokens-per-minute limit, shared by every subscription\n"
+        "(0: none). Over it the mock answers 429 with Azure OpenAI's body and Retry-After, which\n"
+        "the gateway passes through.",
     )
     max_body_bytes: Positive = Field(
         1_048_576, description="Largest request body the local gateway accepts, in bytes."

@@ -11,6 +11,13 @@ pipeline does it:
   would pass its limit; later calls get 429. So the minutes with 429s are exactly the
   minutes in which the tenant's admitted tokens sit just under its limit;
 - one trial tenant has a daily token quota and gets 403 once it is spent;
+- a model deployment has its own tokens-per-minute limit (``DEPLOYMENT_TOKENS_PER_MINUTE``),
+  shared by every tenant: calls the gateway let through get the backend's 429 when it is full
+  (a ``dependencies`` row answering 429), and a few calls fail the content-safety check (403);
+- every call the gateway forwards has a ``dependencies`` row with the request's ``operation_Id``;
+  refusals carry the logged body and 429s the Retry-After they answered (``Response-*`` keys);
+- some throttled clients honour Retry-After (nothing more in that minute after a 429), the
+  others keep calling until the window reopens;
 - ``customMetrics`` rows are pre-aggregated like the SDK sends them: one row per minute
   per dimension combination per metric name, with consistent sum/count/min/max/stddev,
   including overlapping categories the dashboard does not know (cached, reasoning);
@@ -31,15 +38,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tokenboard import appinsights
+from tokenboard import appinsights, refusals
 from tokenboard.appinsights import CACHED_METRIC, REASONING_METRIC
 from tokenboard.config import Settings
+from tokenboard.export import json_text
 from tokenboard.store import Store
 
 DEFAULT_SUBSCRIPTIONS = 24
 ANONYMOUS = ""  # an API open without a subscription: the dimension value is empty
 QUOTA_TENANT = "northwind-trial"
 SAMPLED_EVERY = 5  # sampled tenants keep one requests row per this many successful calls
+# Model deployments with their own tokens-per-minute limit, shared by every tenant that uses them.
+DEPLOYMENT_TOKENS_PER_MINUTE = {"gpt-4.1": 10_000}
+CONTENT_SAFETY_RATE = 0.0008  # of chat-style calls blocked by llm-content-safety
+BACKEND_HOST = "aif-tokenboard-demo.openai.azure.com"
 
 # Named tenants, heaviest first in spirit; the odd ones test escaping and unicode.
 SUBSCRIPTION_NAMES = (
@@ -112,6 +124,7 @@ class SeedSummary:
 
     metric_rows: int
     request_rows: int
+    dependency_rows: int
     subscriptions: int
     apis: int
     models: int
@@ -133,6 +146,7 @@ class _Tenants:
     batch: np.ndarray  # bool: flat night-time batch profile
     bursts_per_day: np.ndarray
     sampled: np.ndarray  # bool: successful requests sampled
+    backs_off: np.ndarray  # bool: sends nothing more in a minute once it got a 429
     product: list[str]
     # Dimension combinations: combo_* arrays are indexed by combination.
     combo_tenant: np.ndarray
@@ -174,16 +188,16 @@ def _write(
         count, days = _scale(settings, random_seed, rows, days)
     start = end - timedelta(minutes=max(1, round(days * 1440)))
     tenants = _tenants(settings, random_seed, count)
-    metric_rows = request_rows = 0
+    written = dict.fromkeys(("customMetrics", "requests", "dependencies"), 0)
     for day_start, day_end in _days(start, end):
-        metrics, requests = _simulate_day(settings, tenants, random_seed, day_start, day_end)
-        store.append("customMetrics", metrics)
-        store.append("requests", requests)
-        metric_rows += metrics.num_rows
-        request_rows += requests.num_rows
+        tables = _simulate_day(settings, tenants, random_seed, day_start, day_end)
+        for name, rows in zip(written, tables, strict=True):
+            store.append(name, rows)
+            written[name] += rows.num_rows
     return SeedSummary(
-        metric_rows=metric_rows,
-        request_rows=request_rows,
+        metric_rows=written["customMetrics"],
+        request_rows=written["requests"],
+        dependency_rows=written["dependencies"],
         subscriptions=len(tenants.names),
         apis=len({int(a) for a in tenants.combo_api}),
         models=len(set(tenants.combo_model)),
@@ -275,6 +289,7 @@ def _tenants(settings: Settings, seed: int, count: int) -> _Tenants:
         batch=np.array(columns["batch"], dtype=bool),
         bursts_per_day=np.array(columns["bursts"]),
         sampled=np.array([t in (0, 1) for t in range(len(names))]),  # the two heaviest
+        backs_off=np.array([tier == 0 and t % 2 == 1 for t, tier in enumerate(tiers)]),
         product=[PRODUCTS[tier] for tier in tiers],
         combo_tenant=combo_tenant_arr,
         combo_api=np.array(combo_api),
@@ -317,10 +332,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 # --- one day --------------------------------------------------------------------------
 
 
+# Why a refused call was refused (forwarded: it reached the backend, whatever it answered).
+_FORWARDED, _THROTTLED, _QUOTA, _BLOCKED = range(4)
+
+
 def _simulate_day(
     settings: Settings, tenants: _Tenants, seed: int, day_start: datetime, day_end: datetime
-) -> tuple[pa.Table, pa.Table]:
-    """All calls of one UTC day (or part of one), as customMetrics and requests rows."""
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """All calls of one UTC day (or part of one), as customMetrics, requests and dependencies rows."""
     first = _epoch_minute(day_start)
     minutes = np.arange(first, _epoch_minute(day_end), dtype=np.int64)
     rng = np.random.default_rng([seed, 2, first])
@@ -370,13 +389,21 @@ def _simulate_day(
     reasoning_combo = np.array([m in REASONING_MODELS for m in tenants.combo_model])
     reasoning = np.where(reasoning_combo[combo], np.floor(completion * rng.uniform(0.3, 0.8, n_calls)), 0)
 
-    # Admission: a backend error consumes nothing; the rest count against the minute's
-    # limit in arrival order, and every call after the counter would pass it gets 429.
+    # Admission: a backend error or a content-safety block consumes nothing; the rest count
+    # against the minute's limit in arrival order, and every call after the counter would pass
+    # it gets 429. Calls the gateway lets through then meet their deployment's own limit; a
+    # call the backend refused consumes nothing either, so the gateway is decided again.
     server_error = rng.random(n_calls) < 0.003
-    consumed = np.where(server_error, 0.0, total)
+    blocked = np.isin(api, [i for i, a in enumerate(APIS) if a.id in CACHING_APIS]) & (
+        rng.random(n_calls) < CONTENT_SAFETY_RATE
+    )
+    consumed = np.where(server_error | blocked, 0.0, total)
     cell = tenant * n_minutes + minute
-    used = _group_cumsum(consumed, cell)
-    throttled = used > tenants.limit[tenant]
+    throttled = _group_cumsum(consumed, cell) > tenants.limit[tenant]
+    forwarded = ~(throttled | blocked | server_error)
+    backend_refused = _deployment_refusals(tenants, combo, minute, micros, total, forwarded)
+    consumed = np.where(backend_refused, 0.0, consumed)
+    throttled = _group_cumsum(consumed, cell) > tenants.limit[tenant]
     quota_hit = np.zeros(n_calls, dtype=bool)
     if QUOTA_TENANT in tenants.names:
         q = tenants.names.index(QUOTA_TENANT)
@@ -388,15 +415,51 @@ def _simulate_day(
             quota_hit[mine[over[0] :]] = True
     code = np.full(n_calls, 200, dtype=np.int16)
     code[server_error] = 500
+    code[backend_refused] = 429
+    code[blocked] = 403
     code[throttled] = 429
     code[quota_hit] = 403
+    cause = np.full(n_calls, _FORWARDED, dtype=np.int8)
+    cause[blocked] = _BLOCKED
+    cause[throttled] = _THROTTLED
+    cause[quota_hit] = _QUOTA
+
+    # Clients that honour Retry-After send nothing more in a minute after its first 429.
+    gave_up = tenants.backs_off[tenant] & throttled & (_group_cumsum(throttled.astype(float), cell) > 1)
+    keep = ~gave_up
+    tenant, combo, minute, micros, code, cause = (
+        a[keep] for a in (tenant, combo, minute, micros, code, cause)
+    )
+    total, completion, cell = total[keep], completion[keep], cell[keep]
+    prompt, cached, reasoning = prompt[keep], cached[keep], reasoning[keep]
     ok = code == 200
 
     metrics = _metric_rows(settings, tenants, minutes, combo[ok], minute[ok], total[ok], prompt[ok],
                            completion[ok], cached[ok], reasoning[ok])  # fmt: skip
-    requests = _request_rows(settings, tenants, rng, minutes, tenant, combo, minute, micros, code, total,
-                             completion, cell)  # fmt: skip
-    return metrics, requests
+    requests, dependencies = _request_rows(settings, tenants, rng, minutes, tenant, combo, minute, micros, code,
+                                           cause, total, completion, cell)  # fmt: skip
+    return metrics, requests, dependencies
+
+
+def _deployment_refusals(
+    tenants: _Tenants,
+    combo: np.ndarray,
+    minute: np.ndarray,
+    micros: np.ndarray,
+    total: np.ndarray,
+    forwarded: np.ndarray,
+) -> np.ndarray:
+    """Forwarded calls a model deployment refuses: over its own tokens per minute, in arrival
+    order across every tenant that uses it."""
+    refused = np.zeros(total.size, dtype=bool)
+    models = np.array(tenants.combo_model)[combo]
+    for model, limit in DEPLOYMENT_TOKENS_PER_MINUTE.items():
+        idx = np.flatnonzero(forwarded & (models == model))
+        if idx.size == 0:
+            continue
+        idx = idx[np.lexsort((micros[idx], minute[idx]))]
+        refused[idx] = _group_cumsum(total[idx], minute[idx]) > limit
+    return refused
 
 
 def _group_cumsum(values: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -488,11 +551,13 @@ def _request_rows(
     minute: np.ndarray,
     micros: np.ndarray,
     code: np.ndarray,
+    cause: np.ndarray,
     total: np.ndarray,
     completion: np.ndarray,
     cell: np.ndarray,
-) -> pa.Table:
-    """One row per gateway call (sampled tenants: one per SAMPLED_EVERY successes) + 401s."""
+) -> tuple[pa.Table, pa.Table]:
+    """One requests row per gateway call (sampled tenants: one per SAMPLED_EVERY successes) + 401s,
+    and one dependencies row per forwarded call that kept its requests row."""
     api = tenants.combo_api[combo]
     per_token = np.array([a.latency_ms_per_token for a in APIS])[api]
     duration = np.where(
@@ -523,14 +588,36 @@ def _request_rows(
     bad_api = rng.integers(0, len(APIS), n_401)
     bad_dims = pa.array([_request_dimensions(settings, None, a) for a in range(len(APIS))]).take(bad_api)
 
+    stamp = minutes[minute[keep]] * 60_000_000 + micros[keep]
     stamps = np.concatenate(
-        [minutes[minute[keep]] * 60_000_000 + micros[keep],
-         rng.integers(minutes[0] * 60_000_000, (minutes[-1] + 1) * 60_000_000, n_401)]
-    ).astype("datetime64[us]")  # fmt: skip
+        [stamp, rng.integers(minutes[0] * 60_000_000, (minutes[-1] + 1) * 60_000_000, n_401)]
+    ).astype("datetime64[us]")
     codes = np.concatenate([code[keep], np.full(n_401, 401, dtype=np.int16)])
     all_api = np.concatenate([api[keep], bad_api])
     ids = rng.integers(0, 2**63 - 1, codes.size, dtype=np.int64)
-    table = appinsights.table(
+    operations = _operation_ids(rng, codes.size)
+    # Refusals carry what APIM logs of them: the body and, on 429, the Retry-After (the
+    # minute's counter reopens at the next minute).
+    retry_after = np.ceil((60_000_000 - micros[keep]) / 1e6).astype(np.int64)
+    refused = np.flatnonzero(code[keep] >= 400)
+    seconds_left = 86_400 - (stamp // 1_000_000) % 86_400  # until the daily quota renews
+    facts = zip(
+        *(a[refused].tolist() for a in (combo[keep], code[keep], cause[keep], retry_after, seconds_left)),
+        strict=True,
+    )
+    texts: dict[tuple[int, ...], str] = {}
+    refusal_dims = []
+    for c, status, why, ra, left in facts:
+        # Only a 429 names a Retry-After, and only the quota's message a time of its own.
+        key = (c, status, why, ra if status == 429 else 0, left if why == _QUOTA else 0)
+        if key not in texts:
+            texts[key] = _refusal_dimensions(settings, tenants, *key)
+        refusal_dims.append(texts[key])
+    # One take over the per-combination texts followed by the refusals' own.
+    index = combo[keep].astype(np.int64)
+    index[refused] = len(dims) + np.arange(refused.size)
+    request_dims = pa.concat_arrays([dims, pa.array(refusal_dims, pa.string())]).take(pa.array(index))
+    requests = appinsights.table(
         "requests",
         {
             "timestamp": pa.array(stamps, pa.timestamp("us")),
@@ -540,16 +627,75 @@ def _request_rows(
             "resultCode": pa.array(codes).cast(pa.string()),
             "success": codes < 400,
             "duration": np.round(np.concatenate([duration[keep], rng.uniform(1, 6, n_401)]), 3),
-            "customDimensions": pa.concat_arrays([dims.take(combo[keep]), bad_dims]),
+            "customDimensions": pa.concat_arrays([request_dims, bad_dims]),
             "operation_Name": api_ops.take(all_api),
             "cloud_RoleName": pa.array([ROLE_NAME] * codes.size),
             "itemCount": np.concatenate([item_count[keep], np.ones(n_401, dtype=np.int32)]),
+            "operation_Id": operations,
         },
     )
-    return table.sort_by([("timestamp", "ascending")])
+
+    # The backend calls: each starts a few milliseconds into its request.
+    fwd = np.flatnonzero(cause[keep] == _FORWARDED)
+    deployments = sorted(set(tenants.combo_model))
+    deployment = np.searchsorted(deployments, np.array(tenants.combo_model)[combo[keep][fwd]])
+    paths = pa.array([f"/openai/deployments/{m}/chat/completions" for m in deployments])
+    start_ms = rng.uniform(2.0, 12.0, fwd.size)
+    dependencies = appinsights.table(
+        "dependencies",
+        {
+            "timestamp": pa.array(
+                (stamp[fwd] + (start_ms * 1000).astype(np.int64)).astype("datetime64[us]"), pa.timestamp("us")
+            ),  # fmt: skip
+            "id": pa.array(rng.integers(0, 2**63 - 1, fwd.size, dtype=np.int64)).cast(pa.string()),
+            "target": pa.array([BACKEND_HOST] * fwd.size),
+            "type": pa.array([appinsights.DEPENDENCY_TYPE] * fwd.size),
+            "name": pa.array([f"POST {p}" for p in paths.to_pylist()]).take(deployment),
+            "data": pa.array([f"https://{BACKEND_HOST}{p}" for p in paths.to_pylist()]).take(deployment),
+            "success": code[keep][fwd] < 400,
+            "resultCode": pa.array(code[keep][fwd]).cast(pa.string()),
+            "duration": np.round(np.maximum(0.5, duration[keep][fwd] - start_ms - 1.0), 3),
+            "customDimensions": pa.array(["{}"] * fwd.size),
+            "operation_Id": operations.take(pa.array(fwd)),
+            "operation_Name": api_ops.take(api[keep][fwd]),
+            "cloud_RoleName": pa.array([ROLE_NAME] * fwd.size),
+            "itemCount": item_count[keep][fwd],
+        },
+    )
+    return requests.sort_by([("timestamp", "ascending")]), dependencies.sort_by([("timestamp", "ascending")])
 
 
-def _request_dimensions(settings: Settings, tenants: _Tenants | None, c: int) -> str:
+def _operation_ids(rng: np.random.Generator, n: int) -> pa.Array:
+    """W3C trace ids (32 hex digits), as APIM's operation_Id."""
+    raw = np.frombuffer(rng.bytes(16 * n).hex().encode(), dtype="S32")
+    return pa.array(raw).cast(pa.string())
+
+
+def _refusal_dimensions(
+    settings: Settings, tenants: _Tenants, c: int, status: int, why: int, retry_after: int, seconds_left: int
+) -> str:
+    """A refused call's request dimensions: what APIM logs of the answer (body, Retry-After)."""
+    if why == _THROTTLED:
+        body = refusals.apim_body(429, refusals.token_limit_message(retry_after))
+    elif why == _QUOTA:
+        body = refusals.apim_body(403, refusals.quota_message(seconds_left))
+    elif why == _BLOCKED:
+        body = refusals.apim_body(403, refusals.CONTENT_SAFETY_MESSAGE)
+    elif status == 429:
+        body = refusals.backend_limit_body(retry_after)
+    else:  # the backend's own error, passed through
+        body = json_text(
+            {"error": {"code": str(status), "message": "The server had an error processing your request."}}
+        )
+    logged = {settings.telemetry.response_body_key: body}
+    if status == 429:
+        logged[settings.telemetry.retry_after_key] = str(retry_after)
+    return _request_dimensions(settings, tenants, c, logged)
+
+
+def _request_dimensions(
+    settings: Settings, tenants: _Tenants | None, c: int, logged: dict[str, str] | None = None
+) -> str:
     """APIM's request dimensions; no subscription key when there is no subscription."""
     if tenants is None:  # 401: c is an API index
         api, name, product = APIS[c], ANONYMOUS, ""
@@ -560,6 +706,7 @@ def _request_dimensions(settings: Settings, tenants: _Tenants | None, c: int) ->
     if product:
         extra["Product Name"] = product
     extra |= {"Region": APIM_KEYS["Region"], "Service Name": APIM_KEYS["Service Name"], "API Revision": "1"}
+    extra |= logged or {}
     return appinsights.request_dimensions(settings.telemetry, name, api.id, extra)
 
 

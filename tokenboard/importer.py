@@ -2,9 +2,9 @@
 
 The portal writes headers like ``timestamp [UTC]``, timestamps like
 ``11/24/2026, 1:02:03.456 PM``, and dynamic columns such as ``customDimensions``
-as JSON text. Workspace-based exports (``AppMetrics`` / ``AppRequests``) use other
-column names (``TimeGenerated``, ``Sum``, ``Properties``): both are accepted, as are
-ISO 8601 timestamps.
+as JSON text. Workspace-based exports (``AppMetrics`` / ``AppRequests`` /
+``AppDependencies``) use other column names (``TimeGenerated``, ``Sum``, ``Properties``,
+``OperationId``): both are accepted, as are ISO 8601 timestamps.
 
 Every row is checked before anything is written. Bad rows are reported with their
 line number (and can be written to a rejects file); all valid rows are appended
@@ -60,11 +60,30 @@ ALIASES: dict[str, dict[str, str]] = {
         "OperationName": "operation_Name",
         "AppRoleName": "cloud_RoleName",
         "ItemCount": "itemCount",
+        "OperationId": "operation_Id",
+    },
+    "dependencies": {
+        "TimeGenerated": "timestamp",
+        "Id": "id",
+        "Target": "target",
+        "DependencyType": "type",
+        "Name": "name",
+        "Data": "data",
+        "Success": "success",
+        "ResultCode": "resultCode",
+        "DurationMs": "duration",
+        "Properties": "customDimensions",
+        "OperationId": "operation_Id",
+        "OperationName": "operation_Name",
+        "AppRoleName": "cloud_RoleName",
+        "ItemCount": "itemCount",
     },
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "customMetrics": ("timestamp", "name"),
     "requests": ("timestamp", "resultCode"),
+    # A backend call is only of use joined to its request.
+    "dependencies": ("timestamp", "operation_Id"),
 }
 _HEADER_SUFFIX = re.compile(r"^(?P<name>.*?)\s*\[(?P<zone>[^\]]*)\]$")
 # The portal's en-US display format: month/day/year, 12-hour clock, milliseconds optional.
@@ -201,7 +220,7 @@ def map_columns(header: list[str], table: str) -> tuple[dict[int, str], list[str
 
 
 def row_parser(table: str) -> Callable[[dict[str, str]], dict[str, Any]]:
-    return _metric_row if table == "customMetrics" else _request_row
+    return {"customMetrics": _metric_row, "requests": _request_row, "dependencies": _dependency_row}[table]
 
 
 def _metric_row(raw: dict[str, str]) -> dict[str, Any]:
@@ -235,6 +254,26 @@ def _request_row(raw: dict[str, str]) -> dict[str, Any]:
         url=_text(raw, "url"),
         result_code=_text(raw, "resultCode", required=True) or "",
         success=_bool(raw, "success"),  # empty: failed from status 400 on, as App Insights does
+        duration_ms=_number(raw, "duration"),
+        dimensions=_dimensions(raw),
+        operation=_text(raw, "operation_Name"),
+        role=_text(raw, "cloud_RoleName"),
+        item_count=_count(raw, "itemCount"),
+        operation_id=_text(raw, "operation_Id"),
+    )
+
+
+def _dependency_row(raw: dict[str, str]) -> dict[str, Any]:
+    return appinsights.dependency_row(
+        timestamp=_timestamp(raw),
+        operation_id=_text(raw, "operation_Id", required=True),
+        result_code=(_text(raw, "resultCode") or "").strip(),
+        id=_text(raw, "id"),
+        target=_text(raw, "target"),
+        type=_text(raw, "type"),
+        name=_text(raw, "name"),
+        data=_text(raw, "data"),
+        success=_bool(raw, "success"),
         duration_ms=_number(raw, "duration"),
         dimensions=_dimensions(raw),
         operation=_text(raw, "operation_Name"),

@@ -4,7 +4,8 @@ It answers the two paths ``azure-monitor-query`` sends (``POST /v1/{resource id}
 and ``POST /v1/workspaces/{id}/query``) in the service's JSON shape, running the KQL
 with duckdb-kql over a tokenboard ``Store``. Like the service, it filters every table by
 the request's ``timespan`` in addition to the query's own ``where``, and it exposes the
-classic tables (customMetrics, requests) and the workspace ones (AppMetrics, AppRequests).
+classic tables (customMetrics, requests, dependencies) and the workspace ones (AppMetrics,
+AppRequests, AppDependencies).
 
 It also serves an App Service managed-identity token endpoint, so the real
 ``DefaultAzureCredential`` gets its token over loopback (``identity_environment()``).
@@ -75,7 +76,14 @@ _WORKSPACE_VIEWS = {
         'timestamp AS TimeGenerated, id AS "Id", name AS "Name", url AS "Url", '
         'resultCode AS "ResultCode", success AS "Success", duration AS "DurationMs", '
         'itemCount AS "ItemCount", customDimensions AS "Properties", '
-        'operation_Name AS "OperationName", cloud_RoleName AS "AppRoleName"',
+        'operation_Name AS "OperationName", cloud_RoleName AS "AppRoleName", operation_Id AS "OperationId"',
+    ),
+    "AppDependencies": (
+        "dependencies",
+        'timestamp AS TimeGenerated, id AS "Id", target AS "Target", type AS "DependencyType", '
+        'name AS "Name", data AS "Data", success AS "Success", resultCode AS "ResultCode", '
+        'duration AS "DurationMs", itemCount AS "ItemCount", customDimensions AS "Properties", '
+        'operation_Id AS "OperationId", operation_Name AS "OperationName", cloud_RoleName AS "AppRoleName"',
     ),
 }
 _DURATION = re.compile(
@@ -497,7 +505,7 @@ def _view_sql(table: str, files: list[str], start: dt.datetime | None, end: dt.d
     )
     if files:
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        source = f"read_parquet([{listed}])"
+        source = f"read_parquet([{listed}], union_by_name = true)"
     else:
         empty = ", ".join(f'NULL::{_DUCK_TYPES[str(f.type)]} AS "{f.name}"' for f in schema)
         source = f"(SELECT {empty} WHERE false)"

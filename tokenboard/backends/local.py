@@ -349,10 +349,13 @@ def _column_sql(name: str, alias: str = "") -> str:
 
 
 def _source_sql(table: str, files: list[str]) -> str:
-    """The segments as DuckDB reads them (customDimensions still text), or no rows."""
+    """The segments as DuckDB reads them (customDimensions still text), or no rows.
+
+    By column name: a segment written before a column was added to the schema reads as null there.
+    """
     schema = SCHEMAS[table]
     if files:
-        return "read_parquet([" + ", ".join(_sql_string(f) for f in files) + "])"
+        return "read_parquet([" + ", ".join(_sql_string(f) for f in files) + "], union_by_name = true)"
     empty = ", ".join(f'NULL::{_duck_type(f.type)} AS "{f.name}"' for f in schema)
     return f"(SELECT {empty} WHERE false)"
 
