@@ -4,8 +4,10 @@ a chat-completions backend.
 One call goes: API known? (404) -> subscription key valid? (401) -> connection within the cap?
 (503) -> body within the size limit, in time, and a chat request? (413 / 408 / 400; 499 when the
 client hangs up) -> prompt tokens counted and admitted by the limiter? (403 quota / 429 rate) ->
-backend (mock or upstream; 502 / 504 when it fails) -> real usage committed to the limiter and
-emitted as metrics. Every call, whatever its outcome, is logged as a ``requests`` row.
+backend (mock or upstream; 502 / 504 when it fails; its own errors, such as a deployment's 429
+with Retry-After, passed through) -> real usage committed to the limiter and emitted as metrics.
+Every call, whatever its outcome, is logged as a ``requests`` row, and every call forwarded to the
+backend as a ``dependencies`` row with the same ``operation_Id``.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -27,14 +29,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tokenboard.export import timespan_text
+from tokenboard import refusals
 from tokenboard.gateway import mock, tokenizer
 from tokenboard.gateway.chat import BadRequest, ChatRequest, parse_chat
 from tokenboard.gateway.config import MOCK, Api, GatewayConfig, Subscription
 from tokenboard.gateway.connections import OVER_CAPACITY
 from tokenboard.gateway.limiter import Clock, Decision, TokenLimiter
 from tokenboard.gateway.telemetry import Telemetry
-from tokenboard.gateway.upstream import Answer, Upstream, UpstreamError
+from tokenboard.gateway.upstream import Answer, Upstream, UpstreamError, passed_headers
 from tokenboard.store import Store
 
 log = logging.getLogger("tokenboard.gateway")
@@ -49,6 +51,7 @@ INVALID_KEY = (
     "Make sure to provide a valid key for an active subscription."
 )
 TOKENIZE_OFF_LOOP_BYTES = 64 * 1024
+MOCK_URL = "http://mock-model.local"  # how the mock model's calls are named in dependencies
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before the answer
 PERIOD_NOUNS = {"Hourly": "hour", "Daily": "day", "Weekly": "week", "Monthly": "month", "Yearly": "year"}
@@ -78,6 +81,7 @@ class _Call:
     api: str
     subscription: str | None = None
     recorded: bool = False
+    logged: dict[str, str] = field(default_factory=dict)  # what APIM's diagnostics log of the answer
 
 
 class Gateway:
@@ -87,6 +91,7 @@ class Gateway:
         self.clock = clock
         self.limiter = TokenLimiter(clock)
         self.telemetry = Telemetry(store, config.settings)
+        self.mock = mock.Deployments(config.settings.gateway.mock_backend_tokens_per_minute, clock)
         self._upstream: Upstream | None = None
 
     @contextlib.asynccontextmanager
@@ -172,7 +177,7 @@ class Gateway:
         try:
             if chat.stream:
                 return await self._stream(call, api, subscription, chat, decision, prompt)
-            answer = await self._complete(api, chat)
+            answer = await self._complete(call, api, chat)
         except UpstreamError as exc:
             after = self.limiter.release(decision.reservation)
             return self._error(call, exc.status, exc.message, self._limit_headers(after, 0))
@@ -180,9 +185,7 @@ class Gateway:
             self.limiter.release(decision.reservation)
             raise
         if answer.status != 200 or answer.json is None:  # the backend's own error, passed through
-            after = self.limiter.release(decision.reservation)
-            headers = self._limit_headers(after, 0) | {"apim-request-id": call.id}
-            return Response(answer.body, answer.status, headers=headers, media_type=answer.content_type)
+            return self._passed_on(call, answer, decision)
         usage = _usage(answer.json.get("usage"), prompt, _reply_text(answer.json), chat.model)
         after = self.limiter.commit(decision.reservation, usage["total_tokens"])
         self.telemetry.record_tokens(self.clock(), subscription.id, api.id, _model(answer.json, chat), usage)
@@ -195,12 +198,42 @@ class Gateway:
             return await run_in_threadpool(tokenizer.prompt_tokens, chat.messages, chat.model)
         return tokenizer.prompt_tokens(chat.messages, chat.model)
 
-    async def _complete(self, api: Api, chat: ChatRequest) -> Answer:
-        if api.backend == MOCK:
-            await self._mock_latency()
-            answer = mock.completion(chat)
-            return Answer(200, json.dumps(answer, ensure_ascii=False).encode(), "application/json", answer)
-        return await self.upstream.complete(api.backend, chat.body)
+    async def _complete(self, call: _Call, api: Api, chat: ChatRequest) -> Answer:
+        """The backend's answer, its call logged as a dependency (failed: no result code)."""
+        started, t0 = self.clock(), time.perf_counter()
+        status: int | None = None
+        try:
+            if api.backend == MOCK:
+                await self._mock_latency()
+                answer = self.mock.answer(chat)
+            else:
+                answer = await self.upstream.complete(api.backend, chat.body)
+            status = answer.status
+            return answer
+        finally:
+            self._record_backend_call(call, api, started, t0, status)
+
+    def _record_backend_call(
+        self, call: _Call, api: Api, started: float, t0: float, status: int | None
+    ) -> None:
+        url = f"{MOCK_URL}/{call.api}" if api.backend == MOCK else api.backend
+        self.telemetry.record_dependency(
+            at=started,
+            operation_id=call.id,
+            target=urlsplit(url).netloc,
+            url=f"{url}/chat/completions",
+            status=status,
+            duration_ms=(time.perf_counter() - t0) * 1000,
+        )
+
+    def _passed_on(self, call: _Call, answer: Answer, decision: Decision) -> Response:
+        """The backend's own error answer, as APIM passes it on: status, body and its wait."""
+        assert decision.reservation is not None
+        after = self.limiter.release(decision.reservation)
+        headers = self._limit_headers(after, 0) | answer.headers | {"apim-request-id": call.id}
+        response = Response(answer.body, answer.status, headers=headers, media_type=answer.content_type)
+        self._log_answer(call, response)
+        return response
 
     async def _mock_latency(self) -> None:
         if self.settings.gateway.mock_latency_ms:
@@ -218,23 +251,39 @@ class Gateway:
         """Server-sent events; tokens are counted from the final usage chunk when the stream ends."""
         reservation = decision.reservation
         assert reservation is not None
+        upstream_response = None
         if api.backend == MOCK:
-            await self._mock_latency()
-            upstream_response = None
-            lines: AsyncIterator[str] = _aiter(mock.stream_events(mock.completion(chat)))
+            answer = await self._complete(call, api, chat)
+            if answer.json is None:
+                response = self._passed_on(call, answer, decision)
+                self._finish(call, response.status_code)
+                return response
+            lines: AsyncIterator[str] = _aiter(mock.stream_events(answer.json))
         else:
             options = chat.body.get("stream_options")
             options = options if isinstance(options, dict) else {}
             payload = chat.body | {"stream_options": options | {"include_usage": True}}
-            upstream_response = await self.upstream.open_stream(api.backend, payload)
+            started, t0 = self.clock(), time.perf_counter()
+            try:
+                upstream_response = await self.upstream.open_stream(api.backend, payload)
+            except UpstreamError:
+                self._record_backend_call(call, api, started, t0, None)
+                raise
+            self._record_backend_call(call, api, started, t0, upstream_response.status_code)
             if upstream_response.status_code != 200:
                 body = await upstream_response.aread()
                 await upstream_response.aclose()
-                after = self.limiter.release(reservation)
-                self._finish(call, upstream_response.status_code)
-                headers = self._limit_headers(after, 0) | {"apim-request-id": call.id}
                 content_type = upstream_response.headers.get("content-type", "application/json")
-                return Response(body, upstream_response.status_code, headers=headers, media_type=content_type)
+                error = Answer(
+                    upstream_response.status_code,
+                    body,
+                    content_type,
+                    None,
+                    passed_headers(upstream_response.headers),
+                )
+                response = self._passed_on(call, error, decision)
+                self._finish(call, response.status_code)
+                return response
             lines = _with_newlines(upstream_response.aiter_lines())
 
         async def events() -> AsyncIterator[str]:
@@ -291,6 +340,7 @@ class Gateway:
             duration_ms=duration_ms,
             subscription=call.subscription,
             api=call.api,
+            logged=call.logged,
         )
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -301,7 +351,19 @@ class Gateway:
         self, call: _Call, status: int, message: str, headers: dict[str, str] | None = None
     ) -> Response:
         headers = (headers or {}) | {"apim-request-id": call.id}
-        return JSONResponse({"statusCode": status, "message": message}, status, headers=headers)
+        response = JSONResponse({"statusCode": status, "message": message}, status, headers=headers)
+        self._log_answer(call, response)
+        return response
+
+    def _log_answer(self, call: _Call, response: Response) -> None:
+        """Keep what APIM's diagnostics log of an error answer: its body and its Retry-After."""
+        names = self.settings.telemetry
+        call.logged[names.response_body_key] = refusals.logged_body(bytes(response.body))
+        wait = response.headers.get(self.settings.gateway.retry_after_header) or response.headers.get(
+            "retry-after"
+        )
+        if wait is not None:
+            call.logged[names.retry_after_key] = wait
 
     def _limit_headers(self, decision: Decision, consumed: int) -> dict[str, str]:
         s = self.settings
@@ -332,11 +394,10 @@ class Gateway:
             )
         else:
             headers[self.settings.gateway.retry_after_header] = str(decision.retry_after)
-            wait = timespan_text(timedelta(seconds=decision.retry_after))
             message = (
-                f"Token quota is exceeded. Quota will be replenished in {wait}."
+                refusals.quota_message(decision.retry_after)
                 if decision.status == 403
-                else f"Token limit is exceeded. Try again in {decision.retry_after} seconds."
+                else refusals.token_limit_message(decision.retry_after)
             )
         return self._error(call, decision.status, message, headers)
 

@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-quota-period", choices=QUOTA_PERIODS, help="period of --token-quota")
     parser.add_argument("--key-header", help="subscription key header (default: Ocp-Apim-Subscription-Key)")
     parser.add_argument("--mock-latency-ms", type=_not_negative, help="latency of the mock model")
+    parser.add_argument(
+        "--mock-backend-tokens-per-minute",
+        type=_not_negative,
+        help="the mock model deployment's own limit, shared by every subscription (0: none)",
+    )
     parser.add_argument("--data-dir", type=Path, help="where telemetry is written (default: configured)")
     parser.add_argument("--max-connections", type=_positive, help="open connections at most (default: 1000)")
     parser.add_argument(
@@ -100,7 +105,8 @@ def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
     if args.mock_latency_ms is not None:
         gateway["mock_latency_ms"] = args.mock_latency_ms
     for flag, key in (("max_connections", "max_connections"), ("header_timeout", "header_timeout_seconds"),
-                      ("body_timeout", "body_timeout_seconds")):  # fmt: skip
+                      ("body_timeout", "body_timeout_seconds"),
+                      ("mock_backend_tokens_per_minute", "mock_backend_tokens_per_minute")):  # fmt: skip
         if getattr(args, flag) is not None:
             gateway[key] = getattr(args, flag)
     store = {"data_dir": args.data_dir} if args.data_dir is not None else {}

@@ -4,6 +4,10 @@ It answers exactly like an OpenAI-compatible backend (``chat.completion`` object
 ``chat.completion.chunk`` events ending with a usage chunk and ``[DONE]``), so the gateway's own
 code path is the same for the mock and for a real upstream. :func:`mock_app` serves it alone,
 which tests use as a second, independent upstream and the bench uses as its baseline.
+
+:class:`Deployments` gives it a model deployment's own tokens-per-minute limit, as Azure OpenAI
+enforces per deployment whoever calls: one sliding-window counter per model, shared by every
+subscription; over it the answer is Azure OpenAI's 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tokenboard import refusals
 from tokenboard.gateway import tokenizer
 from tokenboard.gateway.chat import BadRequest, ChatRequest, parse_chat
+from tokenboard.gateway.limiter import Clock, Limits, TokenLimiter
+from tokenboard.gateway.upstream import Answer
 
 MAX_REPLY_TOKENS = 64
 
@@ -62,6 +69,29 @@ def completion(request: ChatRequest, created: int | None = None) -> dict[str, An
     }
 
 
+class Deployments:
+    """The mock model's deployments, one per model, each with its own tokens-per-minute limit."""
+
+    def __init__(self, tokens_per_minute: int = 0, clock: Clock = time.time) -> None:
+        self.limits = Limits(tokens_per_minute) if tokens_per_minute else None
+        self.limiter = TokenLimiter(clock)
+
+    def answer(self, request: ChatRequest) -> Answer:
+        """The completion, or Azure OpenAI's 429 when the model's deployment is over its limit."""
+        result = completion(request)
+        usage = result["usage"]
+        if self.limits is not None:
+            decision = self.limiter.admit(request.model, self.limits, usage["prompt_tokens"])
+            if decision.reservation is None:
+                # A prompt larger than the whole limit never fits; Azure OpenAI still says a minute.
+                wait = decision.retry_after if decision.retry_after is not None else 60
+                body = refusals.backend_limit_body(wait).encode()
+                headers = {"retry-after": str(wait), "retry-after-ms": str(wait * 1000)}
+                return Answer(429, body, "application/json", None, headers)
+            self.limiter.commit(decision.reservation, usage["total_tokens"])
+        return Answer(200, json.dumps(result, ensure_ascii=False).encode(), "application/json", result)
+
+
 def stream_events(answer: dict[str, Any]) -> Iterator[str]:
     """The completion as server-sent events, the way OpenAI streams with ``include_usage``."""
     base = {k: answer[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
@@ -80,8 +110,10 @@ def _event(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-def mock_app(latency_ms: int = 0) -> Starlette:
-    """The mock model alone, as an OpenAI-compatible API: ``POST /v1/chat/completions``."""
+def mock_app(latency_ms: int = 0, tokens_per_minute: int = 0) -> Starlette:
+    """The mock model alone, as an OpenAI-compatible API: ``POST /v1/chat/completions``
+    (``tokens_per_minute``: each model deployment's own limit, 0 for none)."""
+    deployments = Deployments(tokens_per_minute)
 
     async def chat_completions(request: Request) -> Response:
         try:
@@ -90,9 +122,13 @@ def mock_app(latency_ms: int = 0) -> Starlette:
             return JSONResponse({"error": {"message": str(exc), "type": "invalid_request_error"}}, 400)
         if latency_ms:
             await asyncio.sleep(latency_ms / 1000)
-        answer = completion(chat)
+        answer = deployments.answer(chat)
+        if answer.json is None:
+            return Response(
+                answer.body, answer.status, headers=answer.headers, media_type=answer.content_type
+            )
         if chat.stream:
-            return StreamingResponse(stream_events(answer), media_type="text/event-stream")
-        return JSONResponse(answer)
+            return StreamingResponse(stream_events(answer.json), media_type="text/event-stream")
+        return JSONResponse(answer.json)
 
     return Starlette(routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"])])

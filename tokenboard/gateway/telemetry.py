@@ -5,7 +5,9 @@ Token metrics are pre-aggregated the way the Application Insights SDK does it: o
 ``valueCount``, min, max and standard deviation of the calls it covers. Rows are written every
 flush interval (about a second), so one minute of one combination can arrive as a few rows; the
 queries sum ``valueSum``, which makes that invisible. Every request, refused or not, becomes one
-``requests`` row. A writer thread does the Parquet work off the event loop; ``stop()`` flushes
+``requests`` row; every call forwarded to the backend one ``dependencies`` row with the same
+``operation_Id``. Like APIM with "Headers to log" = Retry-After and payload logging on for the
+frontend response, a requests row keeps the body of an error answer and its Retry-After. A writer thread does the Parquet work off the event loop; ``stop()`` flushes
 what is left. A process killed outright loses only the last unflushed interval: segments are
 written atomically by the store, and each flush's batch at most once however often it is retried.
 """
@@ -66,12 +68,14 @@ class Telemetry:
         self.flush_seconds = settings.gateway.flush_ms / 1000 if flush_seconds is None else flush_seconds
         self._metrics: dict[tuple[datetime, str, str], _Aggregate] = {}
         self._requests: list[dict[str, Any]] = []
+        self._dependencies: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._writer = uuid.uuid4().hex[:16]  # this process's batch ids: <writer>-<sequence>
         self._sequence = itertools.count(1)
         self._pending: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {
             "customMetrics": [],
+            "dependencies": [],
             "requests": [],
         }
         self._failing: dict[str, str] = {}  # table -> the cause last logged
@@ -113,13 +117,16 @@ class Telemetry:
         duration_ms: float,
         subscription: str | None,
         api: str,
+        logged: dict[str, str] | None = None,
     ) -> None:
-        """One gateway request, whatever its outcome. ``path`` carries no query string."""
+        """One gateway request, whatever its outcome. ``path`` carries no query string; ``logged``
+        holds what APIM's diagnostics log of the answer (under the configured ``Response-*`` keys)."""
         # The subscription is unknown on 401: never the key that was sent.
         extra = {"Operation Name": OPERATION_NAME, "Region": APIM_KEYS["Region"], "Service Name": ROLE_NAME}
-        dims = appinsights.request_dimensions(self.settings.telemetry, subscription, api, extra)
+        dims = appinsights.request_dimensions(self.settings.telemetry, subscription, api, extra | (logged or {}))
         row = appinsights.request_row(
             timestamp=utc_naive(at),
+            operation_id=request_id,
             id=request_id,
             name=f"{method} {path}",
             url=path,
@@ -131,6 +138,25 @@ class Telemetry:
         )
         with self._lock:
             self._requests.append(row)
+
+    def record_dependency(
+        self, *, at: float, operation_id: str, target: str, url: str, status: int | None, duration_ms: float
+    ) -> None:
+        """One call forwarded to the backend; ``status`` None when it never answered."""
+        path = url.split("://", 1)[-1].partition("/")[2]
+        row = appinsights.dependency_row(
+            timestamp=utc_naive(at),
+            result_code="" if status is None else str(status),
+            operation_id=operation_id,
+            target=target,
+            name=f"POST /{path}",
+            data=url,
+            duration_ms=float(duration_ms),
+            operation=OPERATION_NAME,
+            role=ROLE_NAME,
+        )
+        with self._lock:
+            self._dependencies.append(row)
 
     # --- flushing ----------------------------------------------------------------------
 
@@ -169,11 +195,17 @@ class Telemetry:
             with self._lock:
                 metrics, self._metrics = self._metrics, {}
                 requests, self._requests = self._requests, []
+                dependencies, self._dependencies = self._dependencies, []
             if self.store is None:
                 return 0, 0
             self._add_batch("customMetrics", [self._metric_row(key, agg) for key, agg in metrics.items()])
+            self._add_batch("dependencies", dependencies)
             self._add_batch("requests", requests)
-            return self._write_pending("customMetrics"), self._write_pending("requests")
+            metric_rows = self._write_pending("customMetrics")
+            # Backend calls first: a reader never sees a refused call's requests row without
+            # the backend call that tells who refused it.
+            self._write_pending("dependencies")
+            return metric_rows, (0 if self._pending["dependencies"] else self._write_pending("requests"))
 
     def _add_batch(self, table: str, rows: list[dict[str, Any]]) -> None:
         if rows:

@@ -9,7 +9,7 @@ JSON body saying which.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -24,12 +24,27 @@ class UpstreamError(Exception):
         self.message = message
 
 
+# A backend's headers the gateway passes on with its error answers (a 429's wait above all).
+PASSED_HEADERS = (
+    "retry-after",
+    "retry-after-ms",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-remaining-requests",
+)
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
     body: bytes
     content_type: str
     json: dict[str, Any] | None  # the parsed body of a 200 answer
+    headers: dict[str, str] = field(default_factory=dict)  # PASSED_HEADERS it carried
+
+
+def passed_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The headers of a backend's answer that the gateway passes on."""
+    return {name: headers[name] for name in PASSED_HEADERS if name in headers}
 
 
 class Upstream:
@@ -58,7 +73,9 @@ class Upstream:
             raise UpstreamError(502, _unreachable_message(exc)) from None
         content_type = response.headers.get("content-type", "application/json")
         if response.status_code != 200:
-            return Answer(response.status_code, response.content, content_type, None)
+            return Answer(
+                response.status_code, response.content, content_type, None, passed_headers(response.headers)
+            )
         try:
             data = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
