@@ -424,7 +424,8 @@ def _simulate_day(
     cause[throttled] = _THROTTLED
     cause[quota_hit] = _QUOTA
 
-    # Clients that honour Retry-After send nothing more in a minute after its first 429.
+    # Clients that honour Retry-After send nothing more in a minute after its first 429, and
+    # hold the next minute's first calls until the Retry-After (rounded up) has elapsed.
     gave_up = tenants.backs_off[tenant] & throttled & (_group_cumsum(throttled.astype(float), cell) > 1)
     keep = ~gave_up
     tenant, combo, minute, micros, code, cause = (
@@ -432,6 +433,14 @@ def _simulate_day(
     )
     total, completion, cell = total[keep], completion[keep], cell[keep]
     prompt, cached, reasoning = prompt[keep], cached[keep], reasoning[keep]
+    told = np.flatnonzero(tenants.backs_off[tenant] & (cause == _THROTTLED))
+    if told.size:
+        left = 60_000_000 - micros[told]
+        reopen = np.ceil(left / 1e6).astype(np.int64) * 1_000_000 - left  # into the next minute
+        waiting = np.isin(cell, cell[told] + 1)
+        at = np.searchsorted(cell[told] + 1, cell[waiting])
+        jitter = rng.integers(1_000, 200_000, int(waiting.sum()))
+        micros[waiting] = np.maximum(micros[waiting], reopen[at] + jitter)
     ok = code == 200
 
     metrics = _metric_rows(settings, tenants, minutes, combo[ok], minute[ok], total[ok], prompt[ok],

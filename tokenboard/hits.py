@@ -1,8 +1,12 @@
-"""Limit hits per subscription: the Throttling page and the throttling report both start here."""
+"""Limit hits per subscription, and by cause: the Throttling page and the throttling report both
+start here."""
 
 from __future__ import annotations
 
 import pandas as pd
+
+# The causes limit_hit_causes tells apart (its columns, in order).
+CAUSES = ("gateway_429", "backend_429", "quota_403", "other_403", "unattributed")
 
 
 def by_subscription(limit_hits: pd.DataFrame) -> pd.DataFrame:
@@ -14,3 +18,10 @@ def by_subscription(limit_hits: pd.DataFrame) -> pd.DataFrame:
         first_hit=("first_hit", "min"),
         last_hit=("last_hit", "max"),
     )
+
+
+def causes_by(causes: pd.DataFrame, by: str) -> pd.DataFrame:
+    """``limit_hit_causes`` rows summed per ``by`` (subscription, api or timestamp)."""
+    if causes.empty:
+        return pd.DataFrame({by: pd.Series(dtype="str"), **{c: pd.Series(dtype="int64") for c in CAUSES}})
+    return causes.groupby(by, as_index=False)[list(CAUSES)].sum()

@@ -16,10 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from tokenboard import kql
+from tokenboard import kql, planning
 from tokenboard.backends.base import Backend
 from tokenboard.config import Settings
-from tokenboard.hits import by_subscription
+from tokenboard.hits import CAUSES, by_subscription, causes_by
 
 FIXED_NAMES = ("period_start", "period_end", "month", "subscription", "api", "model", "share_of_total_tokens")
 FILTERS = ("start_time", "end_time", "subscriptions", "apis", "models")
@@ -34,6 +34,8 @@ class Report:
     params: tuple[str, ...]
     columns: tuple[tuple[str, str], ...]  # (name, meaning), in output order
     assemble: Callable[[Mapping[str, pd.DataFrame], Mapping[str, Any], Settings], pd.DataFrame]
+    #: Parameter values taken from the settings when the caller gives none.
+    defaults: Callable[[Settings], Mapping[str, Any]] | None = None
 
 
 def bind_report(
@@ -45,6 +47,8 @@ def bind_report(
             raise kql.QueryError(
                 f"report '{report.name}' has no parameter '{key}' (it takes: {', '.join(report.params)})"
             )
+    if report.defaults is not None:
+        params = {**report.defaults(backend.settings), **params}
     bound = {}
     for query in report.queries:
         declared = {p.name for p in kql.get_query(query).params}
@@ -157,14 +161,15 @@ def _throttling_summary(
     columns = [c for c, _ in THROTTLING_SUMMARY_COLUMNS]
     if hits.empty and peaks.empty:
         return pd.DataFrame(columns=columns)
+    causes = causes_by(frames["limit_hit_causes"], "subscription")[["subscription", *CAUSES]]
     by_sub = by_subscription(hits).rename(
         columns={"rate_limited": "rate_limited_429", "quota_exceeded": "quota_exceeded_403"}
     )
     peak = peaks[["subscription", "peak_tokens", "peak_minute"]].rename(
         columns={"peak_tokens": "peak_minute_tokens"}
     )
-    data = by_sub.merge(peak, on="subscription", how="outer")
-    for column in ("requests", "rate_limited_429", "quota_exceeded_403"):
+    data = by_sub.merge(peak, on="subscription", how="outer").merge(causes, on="subscription", how="left")
+    for column in ("requests", "rate_limited_429", "quota_exceeded_403", *CAUSES):
         data[column] = data[column].fillna(0).astype("int64")
     data["peak_minute_tokens"] = data["peak_minute_tokens"].fillna(0.0)
     hits_total = data["rate_limited_429"] + data["quota_exceeded_403"]
@@ -220,11 +225,49 @@ THROTTLING_SUMMARY_COLUMNS = (
     ("peak_minute", "That minute, UTC"),
     ("tokens_per_minute_limit", "The configured tokens-per-minute limit"),
     ("peak_share_of_limit", "peak_minute_tokens / tokens_per_minute_limit"),
+    ("gateway_429", "429s the gateway's own token limit answered (no backend call)"),
+    ("backend_429", "429s the backend answered: the model deployment's own limit, passed through"),
+    ("quota_403", "403s for the token quota (no backend call; the logged body says so, or none was logged)"),
+    ("other_403", "Other 403s: a content-safety block, the backend's own 403, ..."),
+    ("unattributed", "429s and 403s the logged telemetry cannot attribute (no dependencies, no body)"),
+)
+LIMIT_PLAN_COLUMNS = (
+    ("period_start", "Start of the range (inclusive), UTC"),
+    ("period_end", "End of the range (exclusive), UTC"),
+    ("subscription", "Client subscription"),
+    ("active_minutes", "Minutes with any Total Tokens"),
+    ("p50_tokens_per_minute", "Median Total Tokens of an active minute"),
+    ("p95_tokens_per_minute", "95th percentile of an active minute's Total Tokens"),
+    ("p99_tokens_per_minute", "99th percentile of an active minute's Total Tokens"),
+    ("max_tokens_per_minute", "The busiest minute's Total Tokens"),
+    ("tokens_per_minute_limit", "The configured tokens-per-minute limit"),
+    ("candidate_limit", "The candidate limit of the what-if (parameter candidate)"),
+    ("minutes_over_candidate", "Active minutes whose tokens exceed the candidate"),
+    ("share_of_minutes_over_candidate", "minutes_over_candidate / active_minutes (0..1)"),
+    (
+        "tokens_refused_at_candidate",
+        "Tokens above the candidate in those minutes: what it would have refused",
+    ),
+    ("refusal_budget", "Share of active minutes allowed over the suggested limit (parameter refusal_budget)"),
+    (
+        "suggested_limit",
+        f"The lowest limit (in steps of {planning.SUGGESTION_STEP}) within the refusal budget",
+    ),
 )
 EXTRA_COLUMNS_NOTE = (
     "Further metric names the policy emitted (e.g. Prompt Cached Tokens) follow as extra columns, "
     "snake_cased and sorted; they overlap prompt/completion and are not part of total_tokens."
 )
+
+
+def _limit_plan(
+    frames: Mapping[str, pd.DataFrame], values: Mapping[str, Any], settings: Settings
+) -> pd.DataFrame:
+    data = planning.plan(frames["limit_plan"], settings, values["candidate"], values["refusal_budget"])
+    for name, value in reversed(_period(values).items()):
+        data.insert(0, name, value)
+    return data[[c for c, _ in LIMIT_PLAN_COLUMNS]]
+
 
 REPORTS: dict[str, Report] = {
     "usage_pivot": Report(
@@ -249,10 +292,21 @@ REPORTS: dict[str, Report] = {
         name="throttling_summary",
         title="Throttling summary",
         description="Per subscription: requests, 429 and 403 answers, first and last hit, "
-        "and the peak minute against the tokens-per-minute limit.",
-        queries=("limit_hits", "peak_minute_tokens"),
+        "the peak minute against the tokens-per-minute limit, and who refused the calls.",
+        queries=("limit_hits", "peak_minute_tokens", "limit_hit_causes"),
         params=FILTERS[:4],
         columns=THROTTLING_SUMMARY_COLUMNS,
         assemble=_throttling_summary,
+    ),
+    "limit_plan": Report(
+        name="limit_plan",
+        title="Limit plan",
+        description="Per subscription: tokens per minute at p50 / p95 / p99 / max against the limit, "
+        "what a candidate limit would have refused, and the limit that fits a refusal budget.",
+        queries=("limit_plan",),
+        params=(*FILTERS, "candidate", "refusal_budget"),
+        columns=LIMIT_PLAN_COLUMNS,
+        assemble=_limit_plan,
+        defaults=lambda settings: {"candidate": settings.limits.tokens_per_minute},
     ),
 }
