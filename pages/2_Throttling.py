@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from tokenboard.ui import data, errors, page, panels
+from tokenboard.ui.throttling import causes_section, planning_section, retries_section
 from tokenboard.views import overview, throttling
 from tokenboard.views.labels import DIMENSIONS, change_points, label
 from tokenboard.views.overview import Headline, RequestTotals
@@ -58,6 +59,8 @@ with errors.shown():
     chart = throttling.rates_over_time(over_time, f.tz, f.incomplete_from, f.time_range.end)
     panels.chart(chart, key="throttling-rates", queries=[over_time_q], filename="limit_hit_rate_over_time")
 
+    causes_section(backend, f)
+
     left, right = st.columns([1, 1], gap="large")
     with left:
         st.subheader("By subscription or API")
@@ -102,6 +105,8 @@ with errors.shown():
         chart = throttling.hits_timeline(by_sub, worst["subscription"].tolist(), f.tz)
         panels.chart(chart, key="throttling-when", queries=[by_sub_q], filename="limit_hits_over_time")
 
+    retries_section(backend, f)
+
     st.subheader("Headroom: busiest minute against the tokens-per-minute limit")
     headroom = throttling.headroom(peaks, settings)
     panels.chart(headroom, key="throttling-headroom", queries=[peaks_q], filename="headroom")
@@ -113,6 +118,8 @@ with errors.shown():
         panels.chart(
             chart, key="throttling-headroom-time", queries=[over_q], filename="peak_tokens_over_time"
         )
+
+    planning_section(backend, f, settings)
 
     st.subheader("Throttled minutes")
     minutes, minutes_q = data.run(backend, "throttled_minutes", f.params())

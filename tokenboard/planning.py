@@ -9,12 +9,14 @@ over it). The page and ``report limit_plan`` both start here.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pandas as pd
 
 from tokenboard.config import Settings
 
 SUGGESTION_STEP = 100
+MINUTE = timedelta(minutes=1)  # the what-if's grain
 BUDGETS = (0.001, 0.005, 0.01, 0.02, 0.05)  # refusal budgets offered on the page (share of minutes)
 COLUMNS = (
     "subscription",

@@ -13,6 +13,7 @@ text the user sees, and what Azure runs, stay the same.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -355,9 +356,24 @@ def _source_sql(table: str, files: list[str]) -> str:
     """
     schema = SCHEMAS[table]
     if files:
-        return "read_parquet([" + ", ".join(_sql_string(f) for f in files) + "], union_by_name = true)"
+        source = "read_parquet([" + ", ".join(_sql_string(f) for f in files) + "], union_by_name = true)"
+        try:
+            present = frozenset().union(*(_file_columns(f) for f in files))
+        except FileNotFoundError:  # retired meanwhile: DuckDB's read fails too, and run_query lists again
+            return source
+        missing = [f for f in schema if f.name not in present]
+        if not missing:
+            return source
+        nulls = ", ".join(f"NULL::{_duck_type(f.type)} AS {_ident(f.name)}" for f in missing)
+        return f"(SELECT *, {nulls} FROM {source})"
     empty = ", ".join(f'NULL::{_duck_type(f.type)} AS "{f.name}"' for f in schema)
     return f"(SELECT {empty} WHERE false)"
+
+
+@functools.lru_cache(maxsize=16_384)
+def _file_columns(path: str) -> frozenset[str]:
+    """The columns a segment file holds (segments never change once written)."""
+    return frozenset(pq.read_schema(path).names)
 
 
 def _text_view_sql(table: str, with_rows: bool) -> str:

@@ -1,0 +1,108 @@
+"""The Throttling page's sections on who refused calls, what clients did next, and the limit that fits.
+
+Each section runs its queries, draws its charts and tables, and leaves the page script a line.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tokenboard import planning
+from tokenboard.backends import Backend
+from tokenboard.config import Settings
+from tokenboard.ui import data, panels
+from tokenboard.ui.sidebar import Filters
+from tokenboard.views import causes, planning as plan_views, retries
+from tokenboard.views.labels import DIMENSIONS, label
+
+
+def causes_section(backend: Backend, f: Filters) -> None:
+    st.subheader("Who refused: the gateway's limit, the deployment's, the quota, or something else")
+    frame, bound = data.run(backend, "limit_hit_causes", f.params())
+    panels.metrics(causes.headlines(frame))
+    for note in causes.notes(frame):
+        st.info(note, icon=":material/info:")
+    chart = causes.over_time(frame, f.tz, f.incomplete_from, f.time_range.end)
+    panels.chart(chart, key="causes-time", queries=[bound], filename="limit_hit_causes_over_time")
+    by = (
+        st.segmented_control(
+            "Causes by",
+            ["subscription", "api"],
+            format_func=DIMENSIONS.get,
+            default="subscription",
+            required=True,
+            key="causes_by",
+            bind="query-params",
+        )
+        or "subscription"
+    )
+    panels.chart(causes.by(frame, by), key="causes-by", queries=[bound], filename=f"limit_hit_causes_by_{by}")
+
+
+def retries_section(backend: Backend, f: Filters) -> None:
+    st.subheader("After a 429: do clients wait for Retry-After?")
+    calls, bound = data.run(backend, "retry_calls", f.params())
+    table = retries.table(calls)
+    st.caption(
+        "For each 429, the subscription's next call: early when it came before the 429's Retry-After had "
+        "elapsed. A client backs off when at most 10% of its next calls came early."
+    )
+    config = {
+        **panels.numbers("throttled", "followed", "early_retries"),
+        **panels.percents("early_retry_share"),
+        **panels.numbers("median_gap_seconds", "median_retry_after_seconds", fmt="%.1f s"),
+    }
+    panels.table(table, key="retries", queries=[bound], filename="retry_behaviour", column_config=config)
+    if table.empty:
+        return
+    raw = {label(s): s for s in calls["subscription"].unique()}
+    choice = st.selectbox("Throttling episode of", list(table["subscription"]), key="episode")
+    chart = retries.episode(calls, raw.get(choice, choice), f.tz)
+    panels.chart(chart, key="retries-episode", queries=[bound], filename="throttling_episode")
+
+
+def planning_section(backend: Backend, f: Filters, settings: Settings) -> None:
+    st.subheader("Limit planning: tokens per minute against the limit, and what another limit would do")
+    budget = st.select_slider(
+        "Refusal budget (share of active minutes allowed over the suggested limit)",
+        options=list(planning.BUDGETS),
+        value=0.01,
+        format_func=lambda b: f"{b:.1%}",
+        key="budget",
+    )
+    params = f.params(candidate=settings.limits.tokens_per_minute, refusal_budget=budget)
+    frame, bound = data.run(backend, "limit_plan", params)
+    table = planning.plan(frame, settings, settings.limits.tokens_per_minute, budget)
+    if table.empty:
+        st.info("No tokens in this range.", icon=":material/info:")
+        return
+    shown = ["subscription", "active_minutes", "p50_tokens_per_minute", "p95_tokens_per_minute",
+             "p99_tokens_per_minute", "max_tokens_per_minute", "tokens_per_minute_limit", "suggested_limit"]  # fmt: skip
+    config = panels.numbers(*shown[1:]) | {
+        name: st.column_config.NumberColumn(title, format="localized")
+        for name, title in (("p50_tokens_per_minute", "p50 / min"), ("p95_tokens_per_minute", "p95 / min"),
+                            ("p99_tokens_per_minute", "p99 / min"), ("max_tokens_per_minute", "max / min"),
+                            ("tokens_per_minute_limit", "limit"), ("suggested_limit", "suggested"))
+    }  # fmt: skip
+    panels.table(
+        table.assign(subscription=table["subscription"].map(label))[shown],
+        key="plan", queries=[bound], filename="limit_plan", column_config=config,
+    )  # fmt: skip
+    sub = st.selectbox("What-if for", list(table["subscription"]), format_func=label, key="plan_subscription")
+    row = table[table["subscription"] == sub].iloc[0]
+    limit = int(row["tokens_per_minute_limit"])
+    top = planning.round_up(max(row["max_tokens_per_minute"], limit) * 1.5)
+    candidate = st.slider(
+        "Candidate tokens-per-minute limit", min_value=planning.SUGGESTION_STEP, max_value=top,
+        value=min(limit, top), step=planning.SUGGESTION_STEP, key=f"candidate-{sub}",
+    )  # fmt: skip
+    what, what_bound = data.run(
+        backend, "limit_plan", f.params(subscriptions=[sub], candidate=candidate, refusal_budget=budget)
+    )
+    row = planning.plan(what, settings, candidate, budget).iloc[0]
+    panels.metrics(plan_views.what_if(row))
+    minutes, minutes_bound = data.run(
+        backend, "peak_tokens_over_time", f.params(subscriptions=[sub], bin_size=planning.MINUTE)
+    )
+    chart = plan_views.curve(minutes, row)
+    panels.chart(chart, key="plan-curve", queries=[what_bound, minutes_bound], filename="minute_tokens")
