@@ -261,6 +261,22 @@ def test_report_writes_the_reports_csv(run, seeded_store: Store, demo_end: datet
     assert "--param start_time: 'last week' is not a valid datetime" in _one_line_error(mistyped)
 
 
+def test_limit_plan_report_takes_a_candidate_and_a_budget(
+    run, seeded_store: Store, demo_end: datetime
+) -> None:
+    args = ("report", "limit_plan", *_window(demo_end), "--data-dir", str(seeded_store.data_dir))
+    result = run(*args, "--param", "candidate=4000", "--param", "refusal_budget=0.05")
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(io.BytesIO(result.stdout)).set_index("subscription")
+    assert set(frame["candidate_limit"]) == {4000} and set(frame["refusal_budget"]) == {0.05}
+    assert frame.loc["contoso-prod", "minutes_over_candidate"] > 0
+    assert (frame["suggested_limit"] % 100 == 0).all()
+    default = pd.read_csv(io.BytesIO(run(*args).stdout))
+    assert set(default["candidate_limit"]) == {10_000}  # the configured tokens_per_minute
+    bad = run(*args, "--param", "candidate=lots")
+    assert bad.returncode == 2 and "--param candidate: 'lots' is not a valid long" in _one_line_error(bad)
+
+
 def test_gateway_arguments_go_to_the_gateways_own_cli(run) -> None:
     result = run("gateway", "--list-subscriptions")
     assert result.returncode == 0, result.stderr

@@ -318,3 +318,73 @@ def test_value_alone_stands_in_for_value_sum(
     path = _write_csv(tmp_path / "m.csv", ["timestamp", "name", "value", "customDimensions"], rows)
     importer.import_csv(path, "customMetrics", store)
     assert _pivot(local_backend) == {("s", "a", "Total Tokens"): (42.0, 1)}
+
+
+@pytest.mark.parametrize("workspace", [False, True])
+def test_requests_and_dependencies_exports_attribute_the_429s(
+    tmp_path: Path, store: Store, local_backend: LocalBackend, workspace: bool
+) -> None:
+    """One 429 refused by the gateway (no backend call), one by the deployment (its call answered 429)."""
+    dims = _dims(Subscription_Name="contoso-prod", API_Name="chat")
+    if workspace:
+        request_header = ["TimeGenerated [UTC]", "Name", "ResultCode", "Success", "DurationMs", "Properties",
+                          "ItemCount", "OperationId"]  # fmt: skip
+        dependency_header = ["TimeGenerated [UTC]", "Target", "DependencyType", "Name", "ResultCode", "Success",
+                             "DurationMs", "OperationId", "ItemCount", "_ResourceId"]  # fmt: skip
+    else:
+        request_header = ["timestamp [UTC]", "name", "resultCode", "success", "duration", "customDimensions",
+                          "itemCount", "operation_Id"]  # fmt: skip
+        dependency_header = ["timestamp [UTC]", "target", "type", "name", "resultCode", "success", "duration",
+                             "operation_Id", "itemCount", "_ResourceId"]  # fmt: skip
+    requests = [
+        [
+            "11/24/2026, 1:00:00 PM",
+            "POST /chat",
+            "429",
+            "False",
+            3.0,
+            dims,
+            1,
+            "0af7651916cd43dd8448eb211c80319c",
+        ],
+        [
+            "11/24/2026, 1:00:01 PM",
+            "POST /chat",
+            "429",
+            "False",
+            90.0,
+            dims,
+            1,
+            "b7ad6b7169203331b7ad6b7169203331",
+        ],
+        [
+            "11/24/2026, 1:00:02 PM",
+            "POST /chat",
+            "200",
+            "True",
+            800.0,
+            dims,
+            1,
+            "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1",
+        ],
+    ]
+    dependencies = [
+        ["11/24/2026, 1:00:01 PM", "aoai.openai.azure.com", "HTTP", "POST /openai/deployments/gpt-4o/chat/completions",
+         "429", "False", 80.0, "b7ad6b7169203331b7ad6b7169203331", 1, "/subscriptions/x"],
+        ["11/24/2026, 1:00:02 PM", "aoai.openai.azure.com", "HTTP", "POST /openai/deployments/gpt-4o/chat/completions",
+         "200", "True", 780.0, "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1", 1, "/subscriptions/x"],
+        ["11/24/2026, 1:00:03 PM", "aoai", "HTTP", "POST", "200", "True", 1.0, "", 1, "/x"],  # no operation id
+    ]  # fmt: skip
+    assert (
+        importer.import_csv(_write_csv(tmp_path / "r.csv", request_header, requests), "requests", store).rows
+        == 3
+    )
+    result = importer.import_csv(
+        _write_csv(tmp_path / "d.csv", dependency_header, dependencies), "dependencies", store
+    )
+    assert result.rows == 2 and result.ignored_columns == ["_ResourceId"]
+    assert [b.message for b in result.bad_rows] == ["operation_Id is empty"]
+    causes = local_backend.run_query(local_backend.bind("limit_hit_causes", WINDOW)).frame
+    assert (causes["gateway_429"].sum(), causes["backend_429"].sum()) == (1, 1)
+    stored = pd.read_parquet(store.segment_paths("dependencies")[0])
+    assert stored["success"].tolist() == [False, True] and stored["type"].tolist() == ["HTTP", "HTTP"]

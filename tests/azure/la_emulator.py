@@ -133,6 +133,9 @@ class LogAnalyticsEmulator:
         self.token_requests: list[dict[str, str]] = []
         self.mode: str | None = None
         self.options: dict[str, Any] = {}
+        # Workspace tables with nothing logged (e.g. AppDependencies when APIM logs no backend calls).
+        # (A table missing outright cannot be emulated: duckdb-kql needs its columns under a join.)
+        self.empty_tables: set[str] = set()
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -217,7 +220,8 @@ class LogAnalyticsEmulator:
                 files = [str(p) for p in self.store.segment_paths(table)]
                 con.execute(_view_sql(table, files, start, end))
             for view, (table, columns) in _WORKSPACE_VIEWS.items():
-                con.execute(f'CREATE VIEW "{view}" AS SELECT {columns} FROM "{table}"')
+                where = " WHERE false" if view in self.empty_tables else ""
+                con.execute(f'CREATE VIEW "{view}" AS SELECT {columns} FROM "{table}"{where}')
             relation = duckdb_kql.kql(con, query)
             types = [kusto_type(t) for t in relation.types]
             columns = [{"name": n, "type": t} for n, t in zip(relation.columns, types, strict=True)]

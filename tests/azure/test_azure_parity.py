@@ -147,3 +147,20 @@ def test_concurrent_queries_share_one_backend(
     assert all(q.bearer_ok for q in emulator.queries)
     # At most one token fetch per thread racing on first use; afterwards the one cached token.
     assert len(emulator.token_requests) <= 3
+
+
+def test_a_workspace_with_empty_app_dependencies_still_attributes_by_body(
+    workspace_backend: AzureBackend,
+    emulator: LogAnalyticsEmulator,
+    seeded_backend: LocalBackend,
+    demo_end: datetime,
+) -> None:
+    """Nothing in AppDependencies: the query says so, and attributes by the logged bodies."""
+    emulator.empty_tables = {"AppDependencies"}
+    frame = workspace_backend.run_query(workspace_backend.bind("limit_hit_causes", now=demo_end)).frame
+    assert len(frame) > 0 and not frame["backend_logged"].any()
+    local = seeded_backend.run_query(seeded_backend.bind("limit_hit_causes", now=demo_end)).frame
+    causes = ["gateway_429", "backend_429", "quota_403", "other_403"]
+    # Every demo refusal logs its body, so the bodies alone give the same counts.
+    assert frame[causes].sum().to_dict() == local[causes].sum().to_dict()
+    assert frame["unattributed"].sum() == 0

@@ -55,6 +55,12 @@ def test_flags_override_the_configuration_for_every_subscription(monkeypatch) ->
     assert (settings.gateway.key_header, settings.limits.token_quota, settings.limits.token_quota_period) == (
         "api-key", 1000, "Daily"
     )  # fmt: skip
+    assert settings.gateway.mock_backend_tokens_per_minute == 0
+    args = cli.build_parser().parse_args(["--mock-backend-tokens-per-minute", "2_000"])
+    assert (
+        cli.apply_flags(load_settings(files=SECRETS_FILES), args).gateway.mock_backend_tokens_per_minute
+        == 2000
+    )
 
 
 def test_bad_configuration_is_one_line_naming_the_key(monkeypatch, capsys) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
+import pytest
 from pagetools import between, csv_frame, download, metrics_with_dims, requests_with_dims
 
-from tokenboard import demo
+from tokenboard import demo, planning
 
 DAY = timedelta(hours=24)
 
@@ -18,6 +21,15 @@ def requests_in_range(demo_rows, demo_settings, demo_end) -> pd.DataFrame:
 
 def metric(at, label):
     return next(m for m in at.metric if m.label == label)
+
+
+@pytest.fixture
+def minute_tokens(demo_rows, demo_settings, demo_end) -> pd.Series:
+    rows = metrics_with_dims(
+        between(demo_rows.metrics, demo_end - timedelta(days=7), demo_end), demo_settings
+    )
+    total = rows[rows["name"] == "Total Tokens"]
+    return total.groupby(["subscription", total["timestamp"].dt.floor("1min")])["valueSum"].sum()
 
 
 def test_429_and_403_rates_equal_pandas(open_page, demo_rows, demo_settings, demo_end):
@@ -118,3 +130,74 @@ def test_api_filter_narrows_the_rates(open_page, demo_rows, demo_settings, demo_
 def test_empty_range_says_so(open_page):
     at = open_page("throttling", end="2019-05-01T00:00:00Z")
     assert any("No gateway requests or tokens between" in i.value for i in at.info)
+
+
+# --- who refused, what clients did next, the limit that fits (issue 14) --------------------
+
+
+def causes_in_range(demo_rows, demo_settings, start, end) -> pd.Series:
+    rows = requests_with_dims(between(demo_rows.requests, start, end), demo_settings)
+    forwarded = rows["operation_Id"].isin(demo_rows.dependencies["operation_Id"])
+    body = rows["customDimensions"].map(lambda t: json.loads(t).get("Response-Body", ""))
+    quota = body.str.contains("Token quota is exceeded")
+    code = rows["resultCode"]
+    flags = {
+        "429 gateway token limit": (code == "429") & ~forwarded,
+        "429 model deployment's limit": (code == "429") & forwarded,
+        "403 token quota": (code == "403") & quota,
+        "403 other (content safety, backend, ...)": (code == "403") & ~quota,
+    }
+    return pd.Series({label: int(rows.loc[flag, "itemCount"].sum()) for label, flag in flags.items()})
+
+
+def test_who_refused_shows_each_cause_as_counted_from_the_rows(open_page, demo_rows, demo_settings, demo_end):
+    at = open_page("throttling", range="7d")
+    expected = causes_in_range(demo_rows, demo_settings, demo_end - timedelta(days=7), demo_end)
+    assert (expected > 0).all(), expected  # the demo holds every cause
+    for label, count in expected.items():
+        assert metric(at, label).value == f"{count:,}"
+    assert not any("No backend calls" in i.value for i in at.info)
+
+
+def test_causes_by_subscription_csv(open_page, downloads, demo_rows, demo_settings, demo_end):
+    at = open_page("throttling", range="7d", causes_by="subscription")
+    csv = csv_frame(download(at, downloads, "limit_hit_causes_by_subscription.csv")).set_index("subscription")
+    assert int(csv.loc[demo.QUOTA_TENANT, "quota_403"]) > 0
+    hits = csv[["gateway_429", "backend_429", "quota_403", "other_403"]].astype(int).sum(axis=1)
+    assert (hits == csv["hits"].astype(int)).all()
+    rows = requests_with_dims(
+        between(demo_rows.requests, demo_end - timedelta(days=7), demo_end), demo_settings
+    )
+    refused = rows[rows["resultCode"].isin(["429", "403"])].groupby("subscription")["itemCount"].sum()
+    refused.index = refused.index.map(lambda s: s or "(none)")
+    pd.testing.assert_series_equal(hits.sort_index(), refused.sort_index().astype("int64"), check_names=False)
+
+
+def test_retry_behaviour_table_and_episode(open_page, downloads):
+    at = open_page("throttling", range="7d")
+    table = next(d.value for d in at.dataframe if "early_retry_share" in d.value.columns).set_index(
+        "subscription"
+    )
+    assert table.loc["contoso-prod", "verdict"] == "retries early"
+    assert table.loc["fabrikam-prod", "verdict"] == "backs off"
+    assert (
+        table.loc["contoso-prod", "early_retry_share"] > 0.5 > table.loc["fabrikam-prod", "early_retry_share"]
+    )
+    episode = csv_frame(download(at, downloads, "throttling_episode.csv"))
+    assert set(episode["subscription"]) == {table.index[0]}
+    assert episode["throttled"].astype(int).sum() > 0 and episode["reopened"].nunique() == 1
+
+
+def test_the_candidate_slider_answers_the_what_if(open_page, minute_tokens):
+    at = open_page("throttling", range="7d")
+    at.selectbox(key="plan_subscription").set_value("contoso-prod").run()
+    at.slider(key="candidate-contoso-prod").set_value(5_000).run()
+    assert not at.exception
+    values = minute_tokens["contoso-prod"].to_numpy()
+    over = values[values > 5_000]
+    assert metric(at, "Minutes over the candidate").value == f"{len(over):,}"
+    assert metric(at, "Share of active minutes").value == f"{len(over) / len(values):.2%}"
+    assert metric(at, "Tokens it would have refused").value == f"{round((over - 5_000).sum()):,}"
+    at.select_slider(key="budget").set_value(0.05).run()
+    suggested = planning.round_up(np.quantile(values, 0.95, method="inverted_cdf"))
+    assert metric(at, "Suggested limit (5.0% of minutes over)").value == f"{suggested:,}"
