@@ -46,7 +46,8 @@ def test_backend_calls_decide_before_any_body(settings, store) -> None:
     store.append("requests", [
         request(settings, "a", "429"), request(settings, "b", "429", BACKEND_429),
         request(settings, "c", "403", QUOTA_403), request(settings, "d", "403"),
-        request(settings, "e", "403", SAFETY_403), request(settings, "f", "403"), request(settings, "g", "200"),
+        request(settings, "e", "403", SAFETY_403), request(settings, "f", "403"),
+        request(settings, "g", "200"),
     ])  # fmt: skip
     store.append(
         "dependencies", [backend_call("b", "429"), backend_call("f", "403"), backend_call("g", "200")]

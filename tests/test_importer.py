@@ -329,8 +329,8 @@ def test_requests_and_dependencies_exports_attribute_the_429s(
     if workspace:
         request_header = ["TimeGenerated [UTC]", "Name", "ResultCode", "Success", "DurationMs", "Properties",
                           "ItemCount", "OperationId"]  # fmt: skip
-        dependency_header = ["TimeGenerated [UTC]", "Target", "DependencyType", "Name", "ResultCode", "Success",
-                             "DurationMs", "OperationId", "ItemCount", "_ResourceId"]  # fmt: skip
+        dependency_header = ["TimeGenerated [UTC]", "Target", "DependencyType", "Name", "ResultCode",
+                             "Success", "DurationMs", "OperationId", "ItemCount", "_ResourceId"]  # fmt: skip
     else:
         request_header = ["timestamp [UTC]", "name", "resultCode", "success", "duration", "customDimensions",
                           "itemCount", "operation_Id"]  # fmt: skip
@@ -368,12 +368,13 @@ def test_requests_and_dependencies_exports_attribute_the_429s(
             "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1",
         ],
     ]
+    call = "POST /openai/deployments/gpt-4o/chat/completions"
     dependencies = [
-        ["11/24/2026, 1:00:01 PM", "aoai.openai.azure.com", "HTTP", "POST /openai/deployments/gpt-4o/chat/completions",
-         "429", "False", 80.0, "b7ad6b7169203331b7ad6b7169203331", 1, "/subscriptions/x"],
-        ["11/24/2026, 1:00:02 PM", "aoai.openai.azure.com", "HTTP", "POST /openai/deployments/gpt-4o/chat/completions",
-         "200", "True", 780.0, "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1", 1, "/subscriptions/x"],
-        ["11/24/2026, 1:00:03 PM", "aoai", "HTTP", "POST", "200", "True", 1.0, "", 1, "/x"],  # no operation id
+        ["11/24/2026, 1:00:01 PM", "aoai.openai.azure.com", "HTTP", call, "429", "False", 80.0,
+         "b7ad6b7169203331b7ad6b7169203331", 1, "/subscriptions/x"],
+        ["11/24/2026, 1:00:02 PM", "aoai.openai.azure.com", "HTTP", call, "200", "True", 780.0,
+         "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1", 1, "/subscriptions/x"],
+        ["11/24/2026, 1:00:03 PM", "aoai", "HTTP", "POST", "200", "True", 1.0, "", 1, "/x"],  # no op id
     ]  # fmt: skip
     assert (
         importer.import_csv(_write_csv(tmp_path / "r.csv", request_header, requests), "requests", store).rows

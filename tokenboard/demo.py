@@ -445,8 +445,8 @@ def _simulate_day(
 
     metrics = _metric_rows(settings, tenants, minutes, combo[ok], minute[ok], total[ok], prompt[ok],
                            completion[ok], cached[ok], reasoning[ok])  # fmt: skip
-    requests, dependencies = _request_rows(settings, tenants, rng, minutes, tenant, combo, minute, micros, code,
-                                           cause, total, completion, cell)  # fmt: skip
+    requests, dependencies = _request_rows(settings, tenants, rng, minutes, tenant, combo, minute, micros,
+                                           code, cause, total, completion, cell)  # fmt: skip
     return metrics, requests, dependencies
 
 
@@ -655,7 +655,7 @@ def _request_rows(
         {
             "timestamp": pa.array(
                 (stamp[fwd] + (start_ms * 1000).astype(np.int64)).astype("datetime64[us]"), pa.timestamp("us")
-            ),  # fmt: skip
+            ),
             "id": pa.array(rng.integers(0, 2**63 - 1, fwd.size, dtype=np.int64)).cast(pa.string()),
             "target": pa.array([BACKEND_HOST] * fwd.size),
             "type": pa.array([appinsights.DEPENDENCY_TYPE] * fwd.size),

@@ -23,7 +23,8 @@ def token_limit_message(retry_after: int) -> str:
 
 def quota_message(seconds_left: int) -> str:
     """``llm-token-limit`` over its token quota (403)."""
-    return f"Token quota is exceeded. Quota will be replenished in {timespan_text(timedelta(seconds=seconds_left))}."
+    left = timespan_text(timedelta(seconds=seconds_left))
+    return f"Token quota is exceeded. Quota will be replenished in {left}."
 
 
 def apim_body(status: int, message: str) -> str:

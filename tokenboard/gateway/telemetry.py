@@ -7,9 +7,10 @@ flush interval (about a second), so one minute of one combination can arrive as 
 queries sum ``valueSum``, which makes that invisible. Every request, refused or not, becomes one
 ``requests`` row; every call forwarded to the backend one ``dependencies`` row with the same
 ``operation_Id``. Like APIM with "Headers to log" = Retry-After and payload logging on for the
-frontend response, a requests row keeps the body of an error answer and its Retry-After. A writer thread does the Parquet work off the event loop; ``stop()`` flushes
-what is left. A process killed outright loses only the last unflushed interval: segments are
-written atomically by the store, and each flush's batch at most once however often it is retried.
+frontend response, a requests row keeps the body of an error answer and its Retry-After. A
+writer thread does the Parquet work off the event loop; ``stop()`` flushes what is left. A
+process killed outright loses only the last unflushed interval: segments are written atomically
+by the store, and each flush's batch at most once however often it is retried.
 """
 
 from __future__ import annotations

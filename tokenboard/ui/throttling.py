@@ -12,7 +12,8 @@ from tokenboard.backends import Backend
 from tokenboard.config import Settings
 from tokenboard.ui import data, panels
 from tokenboard.ui.sidebar import Filters
-from tokenboard.views import causes, planning as plan_views, retries
+from tokenboard.views import causes, retries
+from tokenboard.views import planning as plan_views
 from tokenboard.views.labels import DIMENSIONS, label
 
 
@@ -77,7 +78,8 @@ def planning_section(backend: Backend, f: Filters, settings: Settings) -> None:
         st.info("No tokens in this range.", icon=":material/info:")
         return
     shown = ["subscription", "active_minutes", "p50_tokens_per_minute", "p95_tokens_per_minute",
-             "p99_tokens_per_minute", "max_tokens_per_minute", "tokens_per_minute_limit", "suggested_limit"]  # fmt: skip
+             "p99_tokens_per_minute", "max_tokens_per_minute", "tokens_per_minute_limit",
+             "suggested_limit"]  # fmt: skip
     config = panels.numbers(*shown[1:]) | {
         name: st.column_config.NumberColumn(title, format="localized")
         for name, title in (("p50_tokens_per_minute", "p50 / min"), ("p95_tokens_per_minute", "p95 / min"),
