@@ -29,7 +29,7 @@ def causes_section(backend: Backend, f: Filters) -> None:
         st.segmented_control(
             "Causes by",
             ["subscription", "api"],
-            format_func=DIMENSIONS.get,
+            format_func=lambda dimension: DIMENSIONS[dimension],
             default="subscription",
             required=True,
             key="causes_by",

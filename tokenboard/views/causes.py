@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -64,7 +66,9 @@ def notes(frame: pd.DataFrame) -> list[str]:
     return said
 
 
-def over_time(frame: pd.DataFrame, tz: str = "UTC", incomplete_from=None, end=None) -> Chart:
+def over_time(
+    frame: pd.DataFrame, tz: str = "UTC", incomplete_from: datetime | None = None, end: datetime | None = None
+) -> Chart:
     """Limit hits per bin, stacked by cause."""
     data = causes_by(frame, "timestamp").sort_values("timestamp").reset_index(drop=True)
     data = data.assign(complete=completeness(data["timestamp"], incomplete_from))
