@@ -191,9 +191,9 @@ def _write(
     written = dict.fromkeys(("customMetrics", "requests", "dependencies"), 0)
     for day_start, day_end in _days(start, end):
         tables = _simulate_day(settings, tenants, random_seed, day_start, day_end)
-        for name, rows in zip(written, tables, strict=True):
-            store.append(name, rows)
-            written[name] += rows.num_rows
+        for name, table in zip(written, tables, strict=True):
+            store.append(name, table)
+            written[name] += table.num_rows
     return SeedSummary(
         metric_rows=written["customMetrics"],
         request_rows=written["requests"],
