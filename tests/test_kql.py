@@ -51,7 +51,8 @@ def test_every_query_file_parses_and_binds_with_its_defaults() -> None:
     names = {"subscription_dimension": "Client Subscription", "api_dimension": "API ID",
              "model_dimension": "Model", "request_subscription_key": "Subscription Name",
              "request_api_key": "API Name", "total_metric": "Total Tokens",
-             "prompt_metric": "Prompt Tokens", "completion_metric": "Completion Tokens"}  # fmt: skip
+             "prompt_metric": "Prompt Tokens", "completion_metric": "Completion Tokens",
+             "retry_after_key": "Response-Retry-After", "response_body_key": "Response-Body"}  # fmt: skip
     catalog = kql.catalog()
     assert len(catalog) >= 10
     for query in catalog.values():

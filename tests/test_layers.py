@@ -27,6 +27,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "tokenboard.recovery",
             "tokenboard.frames",
             "tokenboard.hits",
+            "tokenboard.retries",
+            "tokenboard.planning",
+            "tokenboard.refusals",
         ),
     ),
     (

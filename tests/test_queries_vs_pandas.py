@@ -80,8 +80,11 @@ def data(demo_rows, demo_settings) -> dict[str, pd.DataFrame]:
     metrics["model"] = mdims.map(lambda d: d.get(s.telemetry.model_dimension, ""))
     requests["subscription"] = rdims.map(lambda d: d.get(s.telemetry.request_subscription_key, ""))
     requests["api"] = rdims.map(lambda d: d.get(s.telemetry.request_api_key, ""))
-    return {"metrics": metrics, "requests": requests, "total": s.telemetry.total_metric,
-            "prompt": s.telemetry.prompt_metric, "completion": s.telemetry.completion_metric}  # fmt: skip
+    requests["retry_after"] = rdims.map(lambda d: d.get(s.telemetry.retry_after_key)).astype("Int64")
+    requests["response_body"] = rdims.map(lambda d: d.get(s.telemetry.response_body_key, ""))
+    return {"metrics": metrics, "requests": requests, "dependencies": demo_rows.dependencies,
+            "total": s.telemetry.total_metric, "prompt": s.telemetry.prompt_metric,
+            "completion": s.telemetry.completion_metric}  # fmt: skip
 
 
 def _scoped(frame: pd.DataFrame, v: dict[str, Any], models: bool = True) -> pd.DataFrame:
@@ -168,6 +171,83 @@ def _limit_hits(d, v):
     out["_hits"] = hits
     out = _sorted(out, ["_hits", "requests", "subscription", "api"], ("_hits", "requests"))
     return out.drop(columns="_hits")
+
+
+@expected("limit_hit_causes")
+def _limit_hit_causes(d, v):
+    deps = d["dependencies"]
+    deps = deps[(deps["timestamp"] >= v["start_time"]) & (deps["timestamp"] < v["end_time"])]
+    logged = len(deps) > 0
+    deps = deps[deps["operation_Id"].fillna("") != ""]
+    called, refused = set(deps["operation_Id"]), set(deps.loc[deps["resultCode"] == "429", "operation_Id"])
+    r = _scoped(d["requests"], v)
+    r = r[r["resultCode"].isin(["429", "403"])].copy()
+    op, body, code = r["operation_Id"].fillna(""), r["response_body"], r["resultCode"]
+    is_called, is_refused = op.isin(called) & (op != ""), op.isin(refused) & (op != "")
+    known = logged & (op != "")
+
+    def cause(i: int) -> str:
+        c, b = code.iloc[i], body.iloc[i]
+        if c == "429":
+            if is_refused.iloc[i]:
+                return "backend_429"
+            if is_called.iloc[i]:
+                return "unattributed"
+            if known.iloc[i] or '"statusCode"' in b:
+                return "gateway_429"
+            return "backend_429" if '"error"' in b else "unattributed"
+        if is_called.iloc[i]:
+            return "other_403"
+        if "Token quota is exceeded" in b:
+            return "quota_403"
+        if b:
+            return "other_403"
+        return "quota_403" if known.iloc[i] else "unattributed"
+
+    r["cause"] = [cause(i) for i in range(len(r))]
+    for name in ("gateway_429", "backend_429", "quota_403", "other_403", "unattributed"):
+        r[name] = r["itemCount"].where(r["cause"] == name, 0)
+    r["assumed_quota"] = r["itemCount"].where((r["cause"] == "quota_403") & (body == ""), 0)
+    r["timestamp"] = r["timestamp"].dt.floor(pd.Timedelta(v["bin_size"]))
+    columns = ["gateway_429", "backend_429", "quota_403", "other_403", "unattributed", "assumed_quota"]
+    out = r.groupby(["timestamp", "subscription", "api"], as_index=False)[columns].sum()
+    out["backend_logged"] = logged
+    return _sorted(out, ["timestamp", "subscription", "api"])
+
+
+@expected("retry_calls")
+def _retry_calls(d, v):
+    r = _scoped(d["requests"], v)
+    r = r[r["resultCode"] != "401"].assign(minute=lambda f: _minute(f["timestamp"]))
+    hit = r.loc[r["resultCode"] == "429", ["subscription", "minute"]].drop_duplicates()
+    windows = pd.concat([hit, hit.assign(minute=hit["minute"] + pd.Timedelta(minutes=1))]).drop_duplicates()
+    out = r.merge(windows, on=["subscription", "minute"])
+    out = out[["timestamp", "subscription", "api", "resultCode", "retry_after", "itemCount"]]
+    by = ["timestamp", "subscription", "api", "resultCode", "retry_after"]
+    return _sorted(out, by, ("timestamp",)).head(50_000)
+
+
+@expected("limit_plan")
+def _limit_plan(d, v):
+    import numpy as np
+
+    def nearest_rank(q: float):
+        return lambda x: np.quantile(x.to_numpy(), q, method="inverted_cdf")
+
+    per, candidate = _per_minute(d, v), v["candidate"]
+    per["over"] = per["valueSum"] > candidate
+    per["refused"] = (per["valueSum"] - candidate).where(per["over"], 0.0)
+    out = per.groupby("subscription", as_index=False).agg(
+        active_minutes=("valueSum", "size"),
+        p50_tokens=("valueSum", nearest_rank(0.50)),
+        p95_tokens=("valueSum", nearest_rank(0.95)),
+        p99_tokens=("valueSum", nearest_rank(0.99)),
+        max_tokens=("valueSum", "max"),
+        minutes_over=("over", "sum"),
+        tokens_refused=("refused", "sum"),
+        suggested=("valueSum", nearest_rank(100.0 * (1.0 - v["refusal_budget"]) / 100.0)),
+    )
+    return _sorted(out, ["max_tokens", "subscription"], ("max_tokens",))
 
 
 @expected("monthly_usage")
@@ -404,8 +484,18 @@ def test_filters_narrow_the_numbers(seeded_backend, demo_end):
     assert 0 < chat["requests"][0] < every["requests"][0]
 
 
-def test_throttled_minutes_show_tokens_at_the_limit(seeded_backend, demo_settings, demo_end):
+def test_throttled_minutes_show_tokens_at_the_limit(seeded_backend, demo_settings, demo_end, data, demo_rows):
     frame, _ = _run(seeded_backend, "throttled_minutes", _window(demo_end, timedelta(days=3)))
+    # Minutes in which someone else refused the subscription (the deployment's 429, a
+    # content-safety 403) say nothing about its own limit or quota: leave them out.
+    r = data["requests"]
+    forwarded = r["operation_Id"].isin(demo_rows.dependencies["operation_Id"])
+    body = r["customDimensions"].map(lambda t: json.loads(t).get("Response-Body", ""))
+    others = r[
+        ((r["resultCode"] == "429") & forwarded) | ((r["resultCode"] == "403") & ~body.str.contains("quota"))
+    ]
+    elsewhere = set(zip(others["subscription"], _minute(others["timestamp"]), strict=True))
+    frame = frame[[key not in elsewhere for key in zip(frame["subscription"], frame["minute"], strict=True)]]
     rate = frame[(frame["rate_limited"] > 0) & (frame["quota_exceeded"] == 0)]
     assert len(rate) > 50
     limits = rate["subscription"].map(demo_settings.limits.for_subscription)

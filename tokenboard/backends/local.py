@@ -359,7 +359,7 @@ def _source_sql(table: str, files: list[str]) -> str:
         source = "read_parquet([" + ", ".join(_sql_string(f) for f in files) + "], union_by_name = true)"
         try:
             present = frozenset().union(*(_file_columns(f) for f in files))
-        except FileNotFoundError:  # retired meanwhile: DuckDB's read fails too, and run_query lists again
+        except (OSError, pa.ArrowException):  # retired meanwhile, or damaged: DuckDB's read says so
             return source
         missing = [f for f in schema if f.name not in present]
         if not missing:
