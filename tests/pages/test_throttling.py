@@ -200,4 +200,4 @@ def test_the_candidate_slider_answers_the_what_if(open_page, minute_tokens):
     assert metric(at, "Tokens it would have refused").value == f"{round((over - 5_000).sum()):,}"
     at.select_slider(key="budget").set_value(0.05).run()
     suggested = planning.round_up(np.quantile(values, 0.95, method="inverted_cdf"))
-    assert metric(at, "Suggested limit (5.0% of minutes over)").value == f"{suggested:,}"
+    assert metric(at, "Suggested limit at 5.0%").value == f"{suggested:,}"

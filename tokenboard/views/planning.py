@@ -39,7 +39,7 @@ def what_if(row: pd.Series) -> list[Headline]:
             inverse=True,
         ),
         Headline(
-            f"Suggested limit ({budget:.1%} of minutes over)",
+            f"Suggested limit at {budget:.1%}",
             f"{int(row['suggested_limit']):,}",
             None,
             f"The lowest limit, in steps of {planning.SUGGESTION_STEP}, that at most {budget:.1%} of "
