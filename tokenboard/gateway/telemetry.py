@@ -124,7 +124,9 @@ class Telemetry:
         holds what APIM's diagnostics log of the answer (under the configured ``Response-*`` keys)."""
         # The subscription is unknown on 401: never the key that was sent.
         extra = {"Operation Name": OPERATION_NAME, "Region": APIM_KEYS["Region"], "Service Name": ROLE_NAME}
-        dims = appinsights.request_dimensions(self.settings.telemetry, subscription, api, extra | (logged or {}))
+        dims = appinsights.request_dimensions(
+            self.settings.telemetry, subscription, api, extra | (logged or {})
+        )
         row = appinsights.request_row(
             timestamp=utc_naive(at),
             operation_id=request_id,
