@@ -111,3 +111,33 @@ def test_stopping_with_rows_the_store_refused_says_how_many(
     messages = [r.message for r in caplog.records]
     assert len([m for m in messages if "Writing gateway customMetrics" in m]) == 1  # once per cause
     assert any("Stopping with 3 telemetry rows that could not be written" in m for m in messages)
+
+
+class BackendCallsFailFirst(Store):
+    """A store that cannot take ``dependencies`` rows the first ``failures`` times."""
+
+    def __init__(self, data_dir: Path, failures: int) -> None:
+        super().__init__(data_dir)
+        self.failures = failures
+
+    def append(self, table, data, batch_id=None):
+        if table == "dependencies" and self.failures:
+            self.failures -= 1
+            raise OSError(28, "No space left on device")
+        return super().append(table, data, batch_id=batch_id)
+
+
+def test_a_request_row_never_lands_before_its_backend_call(data_dir: Path, settings: Settings) -> None:
+    """Otherwise a reader would count the deployment's 429 as the gateway's for a while."""
+    store = BackendCallsFailFirst(data_dir, failures=2)
+    telemetry = Telemetry(store, settings, flush_seconds=60)
+    telemetry.record_dependency(at=1_800_000_000.0, operation_id="op-1", target="aoai", url="https://aoai/x",
+                                status=429, duration_ms=5.0)  # fmt: skip
+    telemetry.record_request(at=1_800_000_000.0, request_id="op-1", method="POST", path="/ai/x",
+                             status=429, duration_ms=6.0, subscription="sub", api="ai")  # fmt: skip
+    for _ in range(2):
+        assert telemetry.flush() == (0, 0)
+        assert store.row_count("requests") == 0 == store.row_count("dependencies")
+    assert telemetry.flush() == (0, 1)
+    assert list(read_table(store, "dependencies")["operation_Id"]) == ["op-1"]
+    assert list(read_table(store, "requests")["operation_Id"]) == ["op-1"]
