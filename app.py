@@ -1,4 +1,4 @@
-"""tokenboard: the entry point (navigation across pages) and the Overview page."""
+"""tokenboard: the entry point (sign-in, navigation by role) and the Overview page."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from tokenboard.ui import data, errors, page, panels
+from tokenboard.ui import access, data, errors, page, panels
+from tokenboard.ui.settings import app_settings
 from tokenboard.views import overview, usage
 from tokenboard.views.labels import tokens
 from tokenboard.views.overview import RequestTotals, UsageTotals
+from tokenboard.views.safe import md
 
 PAGES_DIR = Path(__file__).parent / "pages"
 ICONS = {
@@ -18,6 +20,7 @@ ICONS = {
     "3_Reports": ":material/summarize:",
     "4_Test_request": ":material/send:",
 }
+OPERATOR_PAGES = {"4_Test_request"}  # spends real tokens: only for operators
 
 
 def overview_page() -> None:
@@ -53,7 +56,7 @@ def overview_page() -> None:
             filename="headline_numbers",
         )
         if now.other:
-            listed = ", ".join(f"{name} {tokens(value)}" for name, value in sorted(now.other.items()))
+            listed = ", ".join(f"{md(name)} {tokens(value)}" for name, value in sorted(now.other.items()))
             st.caption(
                 f"Also emitted: {listed}. "
                 "These categories overlap prompt/completion and are not added to Total."
@@ -82,6 +85,13 @@ def overview_page() -> None:
                 )
 
 
-pages = [st.Page(overview_page, title="Overview", icon=":material/dashboard:", default=True)]
-pages += [st.Page(path, icon=ICONS.get(path.stem)) for path in sorted(PAGES_DIR.glob("[0-9]*.py"))]
-st.navigation(pages).run()
+files = sorted(PAGES_DIR.glob("[0-9]*.py"))
+read = [st.Page(overview_page, title="Overview", icon=":material/dashboard:", default=True)]
+read += [st.Page(path, icon=ICONS.get(path.stem)) for path in files if path.stem not in OPERATOR_PAGES]
+operate = [st.Page(path, icon=ICONS.get(path.stem)) for path in files if path.stem in OPERATOR_PAGES]
+# A visitor without a role (signed out, not on an allow-list) gets one page whatever the URL,
+# and the run stops there: no page script, no query.
+visitor = access.admit(app_settings(), [p.url_path for p in read + operate if p.url_path])
+navigation = st.navigation(read + operate if visitor.is_operator else read)
+access.sidebar(visitor)
+navigation.run()

@@ -8,6 +8,7 @@ from tokenboard.ui import data, errors, page, panels
 from tokenboard.ui.sidebar import drill_to
 from tokenboard.views import usage
 from tokenboard.views.labels import DIMENSIONS, label, unlabel
+from tokenboard.views.safe import md
 
 p = page.start("Usage", "📈", "Tokens by subscription, API and model")
 f, settings, backend = p.filters, p.settings, p.backend
@@ -19,7 +20,7 @@ with errors.shown():
     if len(f.subscriptions) == 1:
         note, reset = st.columns([5, 1], vertical_alignment="center")
         note.info(
-            f"Drilled down to subscription **{label(f.subscriptions[0])}**.", icon=":material/filter_alt:"
+            f"Drilled down to subscription **{md(label(f.subscriptions[0]))}**.", icon=":material/filter_alt:"
         )
         if reset.button("Show all subscriptions", icon=":material/close:"):
             drill_to([])
@@ -70,7 +71,7 @@ with errors.shown():
     table = usage.pivot(pivot_frame, rows, None if cols == "none" else cols, measure, settings)
     csv = table.reset_index()
     if view == "Heatmap":
-        st.plotly_chart(usage.heatmap(table, measure), key="usage-heatmap", config=panels.PLOTLY_CONFIG)
+        panels.figure(usage.heatmap(table, measure), key="usage-heatmap")
         panels.details(csv, [pivot_q], key="usage-pivot", filename="usage_pivot")
     else:
         panels.table(

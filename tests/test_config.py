@@ -362,3 +362,42 @@ def test_files_are_read_lowest_precedence_first(tmp_path: Path) -> None:
     settings = load_settings(environ={}, files=(user, project, tmp_path / "missing.toml"))
     assert settings.gateway.url == "https://project.example"
     assert settings.display.timezone == "Asia/Tokyo"
+# --- secrets are never echoed (issue 9) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["gateway_subscription_key", "gateway_upstream_key", "gateway_subscriptions"])
+@pytest.mark.parametrize("value", [98765432109876, 98765.4321, True, ["98765432109876"]])
+def test_a_secret_of_the_wrong_type_is_named_never_shown(key: str, value: object) -> None:
+    """The bug from issue 9: `gateway_subscription_key = 98765432109876` without quotes."""
+    for written in ({key: value}, {"gateway": {key.removeprefix("gateway_"): value}}):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(written, environ={})
+        message = str(caught.value)
+        assert caught.value.key in (key, f"gateway.{key.removeprefix('gateway_')}")
+        assert "98765" not in message and "4321" not in message and "True" not in message
+
+
+def test_a_secret_table_entry_is_named_never_shown() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"gateway": {"subscriptions": {"contoso": 98765432109876}}}, environ={})
+    assert "'gateway.subscriptions'" in str(caught.value) and "98765" not in str(caught.value)
+
+
+def test_access_lists_come_from_a_table_or_the_environment() -> None:
+    settings = load_settings(
+        {"access": {"allowed_emails": ["a@x.example"], "operator_claim_values": ["Op"]}},
+        environ={"TOKENBOARD_ACCESS__ALLOWED_EMAIL_DOMAINS": "x.example, y.example"},
+    )
+    assert settings.access.allowed_emails == ("a@x.example",)
+    assert settings.access.allowed_email_domains == ("x.example", "y.example")
+    assert settings.access.operator_claim_values == ("Op",)
+    env = load_settings({}, environ={"TOKENBOARD_ACCESS__OPERATOR_EMAILS": '["o@x.example"]'})
+    assert env.access.operator_emails == ("o@x.example",)
+
+
+@pytest.mark.parametrize("value", ['["a", 1]', "[not json"])
+def test_a_bad_list_names_the_key(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"'access\.allowed_emails' must be a"):
+        load_settings({}, environ={"TOKENBOARD_ACCESS__ALLOWED_EMAILS": value})
+    with pytest.raises(ConfigError, match=r"'access\.operator_emails' must be a list of text"):
+        load_settings({"access": {"operator_emails": 5}}, environ={})

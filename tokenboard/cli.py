@@ -57,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["gateway"]:  # everything after the word belongs to the gateway's own CLI
             return _run_gateway(argv[1:])
+        if argv[:1] == ["serve"]:  # ...and after this one, to Streamlit
+            return _serve(argv[1:])
         _own_stderr(debug)
         args = build_parser().parse_args(argv)
         return int(args.handler(args))
@@ -144,7 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     gateway = commands.add_parser("gateway", help="the local AI gateway (see: gateway --help)")
     gateway.add_argument("args", nargs=argparse.REMAINDER)
     gateway.set_defaults(handler=lambda args: _run_gateway(args.args))
+
+    serve = commands.add_parser(
+        "serve", help="start the dashboard (Streamlit options follow, e.g. --server.port 8600)"
+    )
+    serve.add_argument("args", nargs=argparse.REMAINDER)
+    serve.set_defaults(handler=lambda args: _serve(args.args))
     return parser
+
+
+def _serve(args: list[str]) -> int:
+    from tokenboard.serve import main
+
+    return main(args)
 
 
 def _add_params(parser: argparse.ArgumentParser) -> None:

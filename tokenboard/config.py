@@ -504,6 +504,75 @@ class Gateway(Section):
     retry_after_header: Name = Field("Retry-After")
 
 
+def _text_list(value: Any) -> tuple[str, ...]:
+    """A TOML array of text; in the environment also ``a,b,c`` or a JSON array."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                raise _problem(
+                    'must be a JSON array like ["a", "b"] or a list like a,b', echo=False
+                ) from None
+        else:
+            value = text.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise _problem("must be a list of text", echo=False)
+    return tuple(item.strip() for item in value if item.strip())
+
+
+TextList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_text_list)]
+
+
+class Access(Section):
+    title = (
+        "Access: who may use the dashboard (tokenboard/access.py). Sign-in itself is Streamlit's\n"
+        "[auth] table, at the end of this file. Roles: a viewer reads Overview, Usage, Throttling and\n"
+        "Reports and downloads CSV; an operator also uses Test request (it spends real tokens)."
+    )
+
+    allow_anonymous: Flag = Field(
+        False,
+        description="Without [auth] the dashboard listens on 127.0.0.1 only; on any other address it refuses\n"
+        "to start unless this is true (then anyone who can reach it reads it, as a viewer).",
+    )
+    test_request_any_url: Flag = Field(
+        False,
+        description="With sign-in (or allow_anonymous), may Test request call URLs other than gateway.url?\n"
+        "Always with a key the visitor types: the configured key only ever goes to gateway.url.\n"
+        "Local mode (no sign-in, 127.0.0.1) always allows other URLs.",
+    )
+    claim: Name = Field(
+        "roles",
+        description="The ID-token claim the *_claim_values lists match: Entra ID puts app roles in\n"
+        '"roles" and group object ids in "groups".',
+    )
+    allowed_emails: TextList = Field(
+        (),
+        description="Who may read. With all three allowed_* lists empty, everyone the identity provider signs\n"
+        'in may read (with Entra ID, "Assignment required" is then the gate). E-mail addresses,\n'
+        'e.g. ["ana@contoso.com"] (matched against the verified "email" claim):',
+    )
+    allowed_email_domains: TextList = Field((), description='...e-mail domains, e.g. ["contoso.com"]:')
+    allowed_claim_values: TextList = Field(
+        (), description='...values of the claim, e.g. ["Tokenboard.Viewer"] or group object ids.'
+    )
+    operator_emails: TextList = Field(
+        (),
+        description="Who may also send test requests: named explicitly, never implied by an allow-list.\n"
+        'E-mail addresses, e.g. ["ops-lead@contoso.com"]:',
+    )
+    operator_claim_values: TextList = Field(
+        (), description='...values of the claim, e.g. ["Tokenboard.Operator"].'
+    )
+    contact: Text = Field(
+        "",
+        description="Whom to ask for access, in the one sentence a signed-in outsider reads, e.g.\n"
+        '"the platform team (#llm-gateway)". Empty: "the team that runs this dashboard".',
+    )
+
+
 # --- the model ------------------------------------------------------------------------------
 
 # The flat keys of earlier versions and where they live now. New keys are only ever nested.
@@ -548,6 +617,7 @@ class Settings(BaseSettings):
     query: Query = Query()
     display: Display = Display()
     gateway: Gateway = Gateway()
+    access: Access = Access()
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -784,6 +854,21 @@ EXAMPLE_HEADER = """\
 # A bad value stops start-up with one message naming the key.
 """
 
+EXAMPLE_FOOTER = """\
+# Sign-in (Streamlit reads this table; all of it is secret, and uncommenting it switches
+# sign-in on). Entra ID: register a web app whose redirect URI is this dashboard's address
+# + /oauth2callback (README: Deploying for a team). In a container the environment variables
+# TOKENBOARD_AUTH_<KEY> (REDIRECT_URI, COOKIE_SECRET, CLIENT_ID, CLIENT_SECRET,
+# SERVER_METADATA_URL) give the same table to `python -m tokenboard serve` (scripts/serve).
+#
+# [auth]
+# redirect_uri = "https://tokenboard.contoso.com/oauth2callback"
+# cookie_secret = "<python -c 'import secrets; print(secrets.token_urlsafe(32))'>"
+# client_id = "<application (client) id>"
+# client_secret = "<client secret>"
+# server_metadata_url = "https://login.microsoftonline.com/<tenant id>/v2.0/.well-known/openid-configuration"
+"""
+
 
 def example_toml() -> str:
     """``.streamlit/secrets.toml.example``: every key with its default and what it means."""
@@ -798,7 +883,7 @@ def example_toml() -> str:
         values = getattr(defaults, name)
         for key, inner in section.model_fields.items():
             lines += [*_comment(inner.description), f"{key} = {_toml(getattr(values, key))}", ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return "\n".join(lines).rstrip("\n") + "\n\n" + EXAMPLE_FOOTER
 
 
 def _comment(text: str | None) -> list[str]:
@@ -812,6 +897,8 @@ def _toml(value: Any) -> str:
         return str(value)
     if isinstance(value, SecretStr):
         return '""'
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
     if isinstance(value, Mapping):
         return (
             "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"

@@ -5,7 +5,9 @@ up to N calls at a concurrency (or a rate) until the first 429 / 403, yielding e
 arrives so a chart can grow live. Failures that are not HTTP answers (connection refused, timeouts,
 TLS, a body that is not JSON) come back as results with a worded ``error``, never as exceptions.
 The subscription key goes into one request header and nowhere else: results, CSV exports and
-error messages never hold it.
+error messages never hold it. :func:`key_for` decides which key a call carries: the configured
+key only ever goes to the configured gateway (same scheme, host and port, read the way httpx
+sends the request), and redirects are never followed, so no answer can forward it elsewhere.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pandas as pd
 from tokenboard.export import to_csv
 
 LIMIT_STATUSES = (429, 403)
+DEFAULT_PORTS = {"http": 80, "https": 443}
 CSV_COLUMNS = (
     "index", "started_at", "status", "latency_ms", "remaining_tokens", "consumed_tokens", "retry_after",
     "remaining_quota_tokens", "prompt_tokens", "completion_tokens", "total_tokens", "error",
@@ -115,10 +118,61 @@ def endpoint(gateway_url: str, api_path: str) -> str:
         raise ProbeInputError("Gateway URL must start with http:// or https:// and name a host.")
     if parts.query or parts.fragment:
         raise ProbeInputError("Gateway URL must not carry a query string; put the API path in its own field.")
+    if "@" in parts.netloc or "\\" in base:
+        raise ProbeInputError("Gateway URL must not contain a user name, password or backslash.")
     path = api_path.strip().strip("/")
     if path.endswith("chat/completions"):
         path = path[: -len("chat/completions")].rstrip("/")
     return f"{base}/{path}/chat/completions" if path else f"{base}/chat/completions"
+
+
+def same_origin(url: str, home: str) -> bool:
+    """Whether ``url`` goes to the same scheme, host and port as ``home``, as httpx reads both."""
+    try:
+        a, b = httpx.URL(url), httpx.URL(home)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return False
+    if not a.host or a.scheme not in DEFAULT_PORTS or b.scheme not in DEFAULT_PORTS:
+        return False
+    return (a.scheme, a.host, a.port or DEFAULT_PORTS[a.scheme]) == (
+        b.scheme,
+        b.host,
+        b.port or DEFAULT_PORTS[b.scheme],
+    )
+
+
+def key_for(url: str, home: str, configured: str, typed: str) -> str:
+    """The key a call to ``url`` carries: the visitor's own, else the configured key at home only.
+
+    ``home`` is the configured gateway (or the embedded one); anywhere else a call without a
+    typed key goes out with no key at all.
+    """
+    if typed:
+        return typed
+    return configured if configured and home and same_origin(url, home) else ""
+
+
+def prepare(
+    gateway_url: str,
+    api_path: str,
+    *,
+    home: str,
+    configured_key: str,
+    typed_key: str,
+    any_url: bool,
+    **fields: Any,
+) -> ProbeRequest:
+    """The request a form describes, carrying only the key it may carry.
+
+    ``home`` is the configured (or embedded) gateway. Without ``any_url`` every call goes there,
+    whatever URL was typed. Raises ProbeInputError for an unusable field.
+    """
+    base = gateway_url if any_url or not home else home
+    target = endpoint(base, api_path)
+    if not any_url and home and not same_origin(target, home):
+        raise ProbeInputError("Test requests go only to the configured gateway here.")
+    key = key_for(target, home, configured_key, typed_key)
+    return ProbeRequest(gateway_url=base, api_path=api_path, key=key, **fields)
 
 
 def parse_headers(text: str) -> dict[str, str]:
@@ -138,6 +192,7 @@ def parse_headers(text: str) -> dict[str, str]:
 def make_client(request: ProbeRequest) -> httpx.Client:
     return httpx.Client(
         verify=request.verify_tls,
+        follow_redirects=False,  # a redirect would carry the key header to wherever it points
         timeout=httpx.Timeout(request.timeout_seconds, connect=min(10.0, request.timeout_seconds)),
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -62,3 +63,8 @@ def between(frame: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame
 def whole(value: float) -> str:
     """How the pages print a token count."""
     return f"{round(value):,}"
+
+
+def shown(markdown: str) -> str:
+    """What a Markdown string escaped by ``views.safe.md`` reads as on screen."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")

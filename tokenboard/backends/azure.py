@@ -42,6 +42,7 @@ from tokenboard.backends.base import (
 )
 from tokenboard.config import ConfigError, Settings
 from tokenboard.frames import from_rows
+from tokenboard.views.safe import md
 
 DEFAULT_ENDPOINT = "https://api.loganalytics.io"
 MAX_SERVER_TIMEOUT_SECONDS = 600  # the service's own ceiling for ``Prefer: wait``
@@ -91,7 +92,7 @@ class AzureBackend(Backend):
         return where
 
     def describe(self) -> str:
-        return f":material/cloud: Azure Application Insights  \n`{self.settings.azure.target}`"
+        return f":material/cloud: Azure Application Insights  \n{md(self.settings.azure.target)}"
 
     def _logs_client(self) -> Any:
         """One credential and one client per backend, made on first use so that building a

@@ -20,6 +20,7 @@ import pandas as pd
 
 from tokenboard import kql
 from tokenboard.config import Settings
+from tokenboard.views.safe import md
 
 if TYPE_CHECKING:
     from tokenboard.store import Store
@@ -102,7 +103,7 @@ class Backend(ABC):
 
     def describe(self) -> str:
         """Where the data comes from, as Markdown for the Overview page's Data source box."""
-        return self.description
+        return md(self.description)
 
     def seed_if_empty(self) -> bool:
         """Fill an empty store with demo traffic; False when there was nothing to do (or no store)."""

@@ -41,6 +41,7 @@ from tokenboard.backends.base import (
 from tokenboard.config import Settings
 from tokenboard.frames import normalize
 from tokenboard.store import ManifestError, ReadOnlyStoreError, Store, StoreError
+from tokenboard.views.safe import md
 
 # What runs in place of the shared prelude: the same columns, from the side tables below.
 LOCAL_PRELUDE = "_tables_local.kql"
@@ -91,7 +92,7 @@ class LocalBackend(Backend):
         return f"local demo store in {self.store.data_dir}"
 
     def describe(self) -> str:
-        return f":material/database: {self.description} (embedded demo)"
+        return f":material/database: {md(self.description)} (embedded demo)"
 
     def seed_if_empty(self) -> bool:
         from tokenboard.demo import seed_if_empty

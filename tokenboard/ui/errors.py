@@ -11,6 +11,7 @@ from tokenboard import backends
 from tokenboard.backends import BackendError
 from tokenboard.kql import QueryError
 from tokenboard.store import StoreError
+from tokenboard.views.safe import md
 
 CHECK_SOURCE = "Check the data source in the settings, then press **Refresh**."
 # What to do, by kind of failure (when the backend gave no hint of its own).
@@ -30,19 +31,22 @@ ADVICE: dict[type[BackendError], str] = {
 
 
 def message(exc: Exception) -> str:
-    """The text of the one error box for a failure."""
+    """The text of the one error box for a failure (its own words shown as text, never Markdown)."""
     if isinstance(exc, backends.StoreReadError):
-        return f"**The local data store cannot be read.** {exc} {'' if exc.hint else CHECK_SOURCE}".strip()
+        said = str(exc).removesuffix(exc.hint).strip() if exc.hint else str(exc)
+        return f"**The local data store cannot be read.** {md(said)} {exc.hint or CHECK_SOURCE}".strip()
     if isinstance(exc, BackendError):
-        advice = "" if exc.hint else ADVICE.get(type(exc), CHECK_SOURCE)
-        return f"**The data could not be loaded.** {exc} {advice}".strip()
+        advice = exc.hint or ADVICE.get(type(exc), CHECK_SOURCE)  # our own words, with Markdown
+        said = str(exc).removesuffix(exc.hint).strip() if exc.hint else str(exc)
+        return f"**The data could not be loaded.** {md(said)} {advice}".strip()
     if isinstance(exc, QueryError):
-        return f"**That view cannot be shown.** {exc}. Check the filters or the link you opened."
+        return f"**That view cannot be shown.** {md(exc)}. Check the filters or the link you opened."
     if isinstance(exc, StoreError):
-        return f"**{exc.title}** {exc}."
+        return f"**{exc.title}** {md(exc)}."
     if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        return f"**The local data store cannot be read**{where}: {exc.strerror or exc}. {CHECK_SOURCE}"
+        where = f" ({md(exc.filename)})" if getattr(exc, "filename", None) else ""
+        text = md(exc.strerror or exc)
+        return f"**The local data store cannot be read**{where}: {text}. {CHECK_SOURCE}"
     return f"**Something went wrong.** {type(exc).__name__}."
 
 

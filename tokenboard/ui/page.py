@@ -9,6 +9,7 @@ import streamlit as st
 from tokenboard.backends import Backend
 from tokenboard.config import Settings
 from tokenboard.ui import data, errors
+from tokenboard.ui.access import guard_page
 from tokenboard.ui.backend import get_backend
 from tokenboard.ui.settings import app_settings
 from tokenboard.ui.sidebar import Filters, sidebar
@@ -32,10 +33,12 @@ class Page:
 
 
 def start(title: str, icon: str, intro: str = "") -> Page:
-    """Configure the page and draw the shared sidebar; a failure stops with one clear message."""
+    """Check the visitor, configure the page and draw the shared sidebar; a failure stops with one
+    clear message."""
+    settings = app_settings()
+    guard_page(settings)
     st.set_page_config(page_title=f"{title} · tokenboard", page_icon=icon, layout="wide")
     st.html(CSS)
-    settings = app_settings()
     data.new_page_run()
     with errors.shown():
         backend = get_backend(settings)

@@ -1,4 +1,8 @@
-"""A chart or table with what produced it: the bound KQL and a CSV of exactly its numbers."""
+"""A chart or table with what produced it: the bound KQL and a CSV of exactly its numbers.
+
+Text from the data is shown as text: figures pass through ``views.safe.figure`` and metric
+values through ``views.safe.md`` here, so pages cannot forget it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import streamlit as st
 
 from tokenboard.export import to_csv
 from tokenboard.kql import BoundQuery
+from tokenboard.views import safe
 from tokenboard.views.chart import Chart
 from tokenboard.views.overview import Headline
 
@@ -21,7 +26,7 @@ def metrics(headlines: Sequence[Headline]) -> None:
     for column, h in zip(st.columns(len(headlines)), headlines, strict=True):
         column.metric(
             h.label,
-            h.value,
+            safe.md(h.value),
             h.delta,
             delta_color="inverse" if h.inverse else "normal",
             help=h.help or None,
@@ -33,15 +38,16 @@ def chart(
     item: Chart, *, key: str, queries: Sequence[BoundQuery], filename: str, selectable: bool = False
 ) -> Any:
     """The figure, then its details; returns the selection event when ``selectable``."""
-    event = st.plotly_chart(
-        item.figure,
-        key=key,
-        config=PLOTLY_CONFIG,
-        on_select="rerun" if selectable else "ignore",
-        selection_mode="points",
+    event = figure(
+        item.figure, key=key, on_select="rerun" if selectable else "ignore", selection_mode="points"
     )
     details(item.data, queries, key=key, filename=filename)
     return event
+
+
+def figure(fig: Any, *, key: str, into: Any = None, **options: Any) -> Any:
+    """A plotly figure with every text from the data escaped (``into``: a container, else the page)."""
+    return (into or st).plotly_chart(safe.figure(fig), key=key, config=PLOTLY_CONFIG, **options)
 
 
 def table(

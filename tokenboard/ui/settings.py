@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import streamlit as st
 
+from tokenboard.access import SignIn, sign_in
 from tokenboard.config import ConfigError, Settings
 from tokenboard.settings import load_settings
+from tokenboard.views.safe import md
 
 
 def read_secrets() -> Mapping[str, Any]:
@@ -24,11 +26,24 @@ def app_settings() -> Settings:
     try:
         return load_settings(read_secrets())
     except ConfigError as exc:
-        st.error(
-            f"**tokenboard is not configured correctly.** {exc}.\n\n"
-            "Fix it in `.streamlit/secrets.toml` or the matching `TOKENBOARD_*` environment variable, "
-            "then reload the page.",
-            icon=":material/settings:",
-        )
-        st.stop()
-        raise  # unreachable: st.stop() ends the script run
+        _stop(exc)
+
+
+def sign_in_settings() -> SignIn | None:
+    """The checked ``[auth]`` table (None: no sign-in), or one error naming the bad key."""
+    try:
+        return sign_in(read_secrets())
+    except ConfigError as exc:
+        _stop(exc)
+
+
+def _stop(exc: ConfigError) -> NoReturn:
+    """One error box naming the key (never a secret's value), and a stopped page."""
+    st.error(
+        f"**tokenboard is not configured correctly.** {md(exc)}.\n\n"
+        "Fix it in `.streamlit/secrets.toml` or the matching `TOKENBOARD_*` environment variable, "
+        "then reload the page.",
+        icon=":material/settings:",
+    )
+    st.stop()
+    raise AssertionError("unreachable: st.stop() ends the script run")

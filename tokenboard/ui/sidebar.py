@@ -19,6 +19,7 @@ from tokenboard.config import Settings
 from tokenboard.ui import data
 from tokenboard.views import timerange as tr
 from tokenboard.views.labels import label
+from tokenboard.views.safe import md
 
 RANGE_CHOICES = (*tr.PRESETS, tr.CUSTOM)
 GRANULARITY_CHOICES = (tr.AUTO, *tr.GRANULARITIES)
@@ -132,7 +133,7 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
     if bar.button("Refresh data", icon=":material/refresh:", width="stretch"):
         data.clear()
         st.rerun()
-    bar.caption(f"Data cached for {settings.query.cache_ttl_seconds} s · {backend.description}")
+    bar.caption(f"Data cached for {settings.query.cache_ttl_seconds} s · {md(backend.description)}")
     return Filters(
         time_range=time_range,
         tz=tz,

@@ -165,7 +165,8 @@ def heatmap(table: pd.DataFrame, measure: str) -> go.Figure:
             y=list(cells.index),
             colorscale="Blues",
             texttemplate="%{z:,.0f}",
-            hovertemplate="%{y} · %{x}<br>" + measure + ": %{z:,.0f}<extra></extra>",
+            meta=measure,  # data text reaches a template only through %{...}, never concatenated
+            hovertemplate="%{y} · %{x}<br>%{meta}: %{z:,.0f}<extra></extra>",
             colorbar={"title": {"text": measure}},
         )
     )
