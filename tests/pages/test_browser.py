@@ -1,24 +1,17 @@
-"""End to end: ``streamlit run app.py`` on a free port, every page in headless Chromium."""
+"""End to end: the dashboard as ``./scripts/run`` starts it, every page in headless Chromium."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-from pagetools import ROOT
+from browsertools import SERVE, clean_environment, dashboard, free_port, settle
 
 from tokenboard import reports
 from tokenboard.views.timerange import format_instant
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 # URL path -> what shows the page is drawn (Reports and Test request have tables and forms, not charts).
 PAGES = {
     "overview": ("", ".js-plotly-plot"),
@@ -29,84 +22,14 @@ PAGES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(demo_settings, seeded_store, tmp_path):
+@pytest.fixture(scope="module")
+def server(demo_settings, seeded_store, tmp_path_factory):
+    """The dashboard as ``./scripts/run`` starts it: local mode, no sign-in, 127.0.0.1 only."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENBOARD_")}
-    env.update(TOKENBOARD_DATA_DIR=str(demo_settings.store.data_dir), TOKENBOARD_SEED_ON_START="false")
-    log = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            raise AssertionError((tmp_path / "streamlit.log").read_text())
+    env = clean_environment(TOKENBOARD_DATA_DIR=str(demo_settings.store.data_dir), TOKENBOARD_SEED_ON_START="false")
+    log = tmp_path_factory.mktemp("browser") / "streamlit.log"
+    with dashboard([*SERVE, "--server.port", str(port)], env, f"http://127.0.0.1:{port}", log) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
-
-
-def settle(page, selector: str = ".js-plotly-plot") -> None:
-    """Wait for the page's content, then for the script run to finish."""
-    page.wait_for_selector(selector, timeout=90_000)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000, polling=250
-    )
-    page.wait_for_timeout(500)
 
 
 def test_every_page_renders_charts_without_errors(server, browser, tmp_path, demo_end):
@@ -114,10 +37,11 @@ def test_every_page_renders_charts_without_errors(server, browser, tmp_path, dem
     page = context.new_page()
     query = f"?end={format_instant(demo_end)}"
     for name, (path, selector) in PAGES.items():
-        if name == "test_request" and not (ROOT / "pages" / "4_Test_request.py").exists():
-            continue
         page.goto(f"{server}/{path}{query}")
         settle(page, selector)
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "Local mode: listening on 127.0.0.1 only" in sidebar, name  # and no sign-in asked
+        assert page.get_by_role("button", name="Sign in").count() == 0, name
         if selector == ".js-plotly-plot":
             assert page.locator(".js-plotly-plot").count() >= 2, name
         assert page.locator('[data-testid="stException"]').count() == 0, name
