@@ -10,6 +10,7 @@ container starts it. One provider and one dashboard serve the whole module.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,8 +33,6 @@ PROMPT = "Token usage and throttling of the LLM gateway. Sign in to continue."
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory) -> str:
     """oidc-provider-mock on a free loopback port, with the three people predefined."""
-    import subprocess
-
     port = free_port()
     claims = [arg for sub, c in PEOPLE.items() for arg in ("--user-claims", json.dumps({"sub": sub, **c}))]
     command = [str(Path(sys.executable).parent / "oidc-provider-mock"), "-p", str(port), "-H", "127.0.0.1"]
@@ -122,7 +121,18 @@ def test_signed_out_sees_only_the_sign_in_prompt_on_every_url(site, page, tmp_pa
         assert_only_the_prompt(page)
     page.screenshot(path=str(tmp_path / "signed-out.png"))
     health = httpx.get(f"{site}/_stcore/health", timeout=5)
-    assert (health.status_code, health.text) == (200, "ok")
+    assert (health.status_code, health.text) == (200, "ok")  # the one thing besides the prompt
+
+
+def test_the_image_health_check_passes_against_the_running_dashboard(site) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_dockerfile import healthcheck_command
+
+    command = [sys.executable, *healthcheck_command()[1:]]
+    env = clean_environment(PORT=site.rsplit(":", 1)[1])
+    assert subprocess.run(command, env=env, timeout=30).returncode == 0
+    env["PORT"] = str(free_port())  # nothing listens there
+    assert subprocess.run(command, env=env, timeout=30, capture_output=True).returncode != 0
 
 
 def test_a_viewer_sees_the_four_read_pages_and_never_test_request(site, page, tmp_path) -> None:
