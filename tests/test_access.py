@@ -6,7 +6,8 @@ import pytest
 
 from tokenboard import access
 from tokenboard.access import OPERATOR, VIEWER, Person
-from tokenboard.config import ConfigError, Settings, load_settings
+from tokenboard.config import ConfigError, Settings
+from tokenboard.settings import load_settings
 
 AUTH = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
@@ -21,8 +22,8 @@ def person(email: str = "", roles: list[str] | None = None, **claims: object) ->
     return Person.from_claims({"sub": "s1", "email": email, "roles": roles or [], **claims}, "roles")
 
 
-def settings(**values: object) -> Settings:
-    return load_settings({k: v for k, v in values.items()}, environ={})
+def settings(**access_values: object) -> Settings:
+    return load_settings({"access": access_values}, environ={})
 
 
 # --- the [auth] table ---------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def test_an_unverified_email_matches_no_list() -> None:
 
 def test_groups_can_be_the_claim() -> None:
     group = "5f0b3a53-7d7a-4c5b-9f0a-1a2b3c4d5e6f"
-    config = settings(access_claim="groups", allowed_claim_values=[group])
+    config = settings(claim="groups", allowed_claim_values=[group])
     who = Person.from_claims({"sub": "s", "groups": [group], "roles": ["x"]}, "groups")
     assert access.role_of(who, config) == VIEWER
     assert access.role_of(Person.from_claims({"sub": "s", "roles": [group]}, "groups"), config) is None
@@ -122,16 +123,16 @@ def test_allow_lists_come_from_the_environment_too() -> None:
     config = load_settings(
         {},
         environ={
-            "TOKENBOARD_ALLOWED_EMAILS": "a@x.example, b@x.example",
-            "TOKENBOARD_OPERATOR_CLAIM_VALUES": '["Op"]',
+            "TOKENBOARD_ACCESS__ALLOWED_EMAILS": "a@x.example, b@x.example",
+            "TOKENBOARD_ACCESS__OPERATOR_CLAIM_VALUES": '["Op"]',
         },
     )
-    assert config.allowed_emails == ("a@x.example", "b@x.example")
-    assert config.operator_claim_values == ("Op",)
+    assert config.access.allowed_emails == ("a@x.example", "b@x.example")
+    assert config.access.operator_claim_values == ("Op",)
 
 
 def test_an_outsider_reads_one_sentence_saying_who_to_ask() -> None:
-    sentence = access.refusal(person("eve@elsewhere.example"), settings(access_contact="the platform team"))
+    sentence = access.refusal(person("eve@elsewhere.example"), settings(contact="the platform team"))
     assert sentence.count(".") == sentence.count("example") + 1 and sentence.endswith("for access.")
     assert "eve@elsewhere.example" in sentence and "ask the platform team" in sentence
     assert "ask the team that runs this dashboard" in access.refusal(person("e@x.example"), Settings())
@@ -156,7 +157,7 @@ def test_another_address_without_sign_in_is_refused_in_one_sentence_naming_the_s
     assert problem.count(". ") == 0 and problem.endswith(".")
     assert "every network interface" in access.exposure_problem(None, False, Settings())
     assert access.exposure_problem("0.0.0.0", True, Settings()) is None
-    assert access.exposure_problem("0.0.0.0", False, Settings(allow_anonymous=True)) is None
+    assert access.exposure_problem("0.0.0.0", False, settings(allow_anonymous=True)) is None
     assert access.exposure_problem("127.0.0.1", False, Settings()) is None
 
 
@@ -166,4 +167,4 @@ def test_who_may_send_test_requests_where() -> None:
     assert access.any_url_allowed(access.LOCAL, Settings()) is True
     assert access.any_url_allowed(access.SIGN_IN, Settings()) is False
     assert access.any_url_allowed(access.ANONYMOUS, Settings()) is False
-    assert access.any_url_allowed(access.SIGN_IN, Settings(test_request_any_url=True)) is True
+    assert access.any_url_allowed(access.SIGN_IN, settings(test_request_any_url=True)) is True

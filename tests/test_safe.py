@@ -48,7 +48,7 @@ def test_md_leaves_no_markup_character_unescaped_and_no_link_pattern(text: str) 
     assert not any(c in bare for c in MARKUP)
     plain = out.replace("\\", "")
     assert not re.search(r"https?:|www\.|@\w", plain, re.IGNORECASE)
-    for line in bare.split("\n"):
+    for line in out.split("\n"):  # no block starts at a line's beginning
         assert not re.match(r"\s*([#+=-](\s|$)|\d+[.)](\s|$))", line), line
 
 

@@ -55,7 +55,7 @@ def test_another_address_without_sign_in_refuses_to_start(project: Path, args, e
     with pytest.raises(serve.ServeError, match=r"allow_anonymous = true") as caught:
         serve.streamlit_argv(args, env, project)
     assert "[auth]" in str(caught.value)
-    allowed = serve.streamlit_argv(args, {**env, "TOKENBOARD_ALLOW_ANONYMOUS": "true"}, project)
+    allowed = serve.streamlit_argv(args, {**env, "TOKENBOARD_ACCESS__ALLOW_ANONYMOUS": "true"}, project)
     assert allowed[5:] == args
 
 

@@ -534,8 +534,8 @@ class Access(Section):
 
     allow_anonymous: Flag = Field(
         False,
-        description="Without [auth] the dashboard listens on 127.0.0.1 only; on any other address it refuses\n"
-        "to start unless this is true (then anyone who can reach it reads it, as a viewer).",
+        description="Without [auth] the dashboard listens on 127.0.0.1 only; on any other address it\n"
+        "refuses to start unless this is true (then anyone who can reach it reads it, as a viewer).",
     )
     test_request_any_url: Flag = Field(
         False,
@@ -550,8 +550,8 @@ class Access(Section):
     )
     allowed_emails: TextList = Field(
         (),
-        description="Who may read. With all three allowed_* lists empty, everyone the identity provider signs\n"
-        'in may read (with Entra ID, "Assignment required" is then the gate). E-mail addresses,\n'
+        description="Who may read. With all three allowed_* lists empty, everyone the identity provider\n"
+        'signs in may read (with Entra ID, "Assignment required" is then the gate). E-mail addresses,\n'
         'e.g. ["ana@contoso.com"] (matched against the verified "email" claim):',
     )
     allowed_email_domains: TextList = Field((), description='...e-mail domains, e.g. ["contoso.com"]:')

@@ -201,7 +201,7 @@ def test_with_other_urls_off_every_call_goes_to_the_configured_gateway(
     }
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.secrets.update({"gateway_url": home.url, "gateway_subscription_key": KEY, "auth": auth})
-    at.secrets["operator_emails"] = ["otto@contoso.example"]
+    at.secrets["access"] = {"operator_emails": ["otto@contoso.example"]}
     at.user = {"is_logged_in": True, "sub": "o", "email": "otto@contoso.example"}
     at.run()
     assert field(at, "Gateway URL").disabled

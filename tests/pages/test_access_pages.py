@@ -52,9 +52,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 @pytest.fixture
 def roles(monkeypatch: pytest.MonkeyPatch, app_env) -> None:
-    monkeypatch.setenv("TOKENBOARD_ALLOWED_CLAIM_VALUES", "Reader")
-    monkeypatch.setenv("TOKENBOARD_OPERATOR_CLAIM_VALUES", "Operator")
-    monkeypatch.setenv("TOKENBOARD_ACCESS_CONTACT", "the platform team")
+    monkeypatch.setenv("TOKENBOARD_ACCESS__ALLOWED_CLAIM_VALUES", "Reader")
+    monkeypatch.setenv("TOKENBOARD_ACCESS__OPERATOR_CLAIM_VALUES", "Operator")
+    monkeypatch.setenv("TOKENBOARD_ACCESS__CONTACT", "the platform team")
 
 
 def app(user: dict | None = None, page: str | None = None) -> AppTest:
@@ -142,7 +142,7 @@ def test_exposed_without_sign_in_shows_one_sentence_and_nothing_else(app_env, ex
 
 
 def test_exposed_with_allow_anonymous_reads_as_a_viewer(app_env, exposed, monkeypatch) -> None:
-    monkeypatch.setenv("TOKENBOARD_ALLOW_ANONYMOUS", "true")
+    monkeypatch.setenv("TOKENBOARD_ACCESS__ALLOW_ANONYMOUS", "true")
     at = AppTest.from_file(str(PAGES["overview"]), default_timeout=120)
     at.query_params["end"] = format_instant(DEMO_END)
     at.run()

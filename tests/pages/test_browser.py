@@ -26,7 +26,9 @@ PAGES = {
 def server(demo_settings, seeded_store, tmp_path_factory):
     """The dashboard as ``./scripts/run`` starts it: local mode, no sign-in, 127.0.0.1 only."""
     port = free_port()
-    env = clean_environment(TOKENBOARD_DATA_DIR=str(demo_settings.store.data_dir), TOKENBOARD_SEED_ON_START="false")
+    env = clean_environment(
+        TOKENBOARD_DATA_DIR=str(demo_settings.store.data_dir), TOKENBOARD_SEED_ON_START="false"
+    )
     log = tmp_path_factory.mktemp("browser") / "streamlit.log"
     with dashboard([*SERVE, "--server.port", str(port)], env, f"http://127.0.0.1:{port}", log) as url:
         yield url
