@@ -24,11 +24,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SERVE = [sys.executable, "-m", "tokenboard", "serve", "--server.fileWatcherType", "none"]
 
 # Every attribute through which an element links to, or loads, something; and event handlers.
-LINKS_AND_LOADS = """() => {
+LINKS_AND_LOADS = """(within) => {
   const linky = new Set(['href', 'xlink:href', 'src', 'srcset', 'action', 'formaction', 'poster',
                          'background', 'data', 'ping', 'cite', 'longdesc']);
   const found = [];
-  for (const el of document.querySelectorAll('*')) {
+  for (const el of document.querySelectorAll(within || '*')) {
     for (const a of el.attributes) {
       const name = a.name.toLowerCase(), value = a.value;
       if ((linky.has(name) && /evil|javascript:/i.test(value)) ||

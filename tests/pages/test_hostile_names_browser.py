@@ -130,8 +130,9 @@ def shown_text(page) -> str:
     return page.locator('[data-testid="stApp"]').inner_text().replace("\u2060", "")
 
 
-def assert_nothing_links_or_loads(page, where: str) -> None:
-    assert page.evaluate(LINKS_AND_LOADS) == [], where
+def assert_nothing_links_or_loads(page, where: str, within: str = "*") -> None:
+    """No element (``within``: a CSS selector, e.g. the hover layer) links to or loads hostile text."""
+    assert page.evaluate(LINKS_AND_LOADS, within) == [], where
     fetched = [
         u for u in page.requested if "evil" in (urlsplit(u).hostname or "") or u.startswith("javascript:")
     ]
@@ -150,8 +151,8 @@ def hover_every_chart(page, where: str) -> None:
         if not box:
             continue
         page.mouse.move(box["x"] + min(box["width"] / 2, 40), box["y"] + min(box["height"] / 2, 12))
-        page.wait_for_timeout(250)
-        assert_nothing_links_or_loads(page, f"{where}, chart {i} hovered")
+        page.wait_for_timeout(150)
+        assert_nothing_links_or_loads(page, f"{where}, chart {i} hovered", ".hoverlayer *")
 
 
 def visit(page, url: str, selector: str, where: str) -> None:
