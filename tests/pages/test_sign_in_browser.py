@@ -117,7 +117,8 @@ def assert_only_the_prompt(page) -> None:
 
 
 def test_signed_out_sees_only_the_sign_in_prompt_on_every_url(site, page, tmp_path) -> None:
-    links = ["", "Usage", "Throttling", "Reports", "Test_request", "Usage?range=7d&sub=contoso-prod"]
+    # A deep link first: the fresh server's very first script run is a page script of pages/.
+    links = ["Usage", "", "Throttling", "Reports", "Test_request", "Usage?range=7d&sub=contoso-prod"]
     for link in links:
         page.goto(f"{site}/{link}")
         ready(page)
