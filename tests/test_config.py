@@ -362,6 +362,8 @@ def test_files_are_read_lowest_precedence_first(tmp_path: Path) -> None:
     settings = load_settings(environ={}, files=(user, project, tmp_path / "missing.toml"))
     assert settings.gateway.url == "https://project.example"
     assert settings.display.timezone == "Asia/Tokyo"
+
+
 # --- secrets are never echoed (issue 9) ------------------------------------------------------
 
 
