@@ -6,12 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from tokenboard.safe import md
 from tokenboard.ui import access, data, errors, page, panels
 from tokenboard.ui.settings import app_settings
 from tokenboard.views import overview, usage
 from tokenboard.views.labels import tokens
 from tokenboard.views.overview import RequestTotals, UsageTotals
-from tokenboard.views.safe import md
 
 PAGES_DIR = Path(__file__).parent / "pages"
 ICONS = {

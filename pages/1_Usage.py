@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tokenboard.safe import md
 from tokenboard.ui import data, errors, page, panels
 from tokenboard.ui.sidebar import drill_to
 from tokenboard.views import usage
 from tokenboard.views.labels import DIMENSIONS, label, unlabel
-from tokenboard.views.safe import md
 
 p = page.start("Usage", "📈", "Tokens by subscription, API and model")
 f, settings, backend = p.filters, p.settings, p.backend

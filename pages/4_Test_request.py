@@ -5,14 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from tokenboard import access, probe
+from tokenboard import access, probe, safe
 from tokenboard.gateway.embedded import default_api, default_key, ensure_gateway, uses_embedded_gateway
+from tokenboard.safe import md
 from tokenboard.ui import panels
 from tokenboard.ui.access import guard_page
 from tokenboard.ui.settings import app_settings
-from tokenboard.views import safe
 from tokenboard.views.burst import burst_figure
-from tokenboard.views.safe import md
 
 settings = app_settings()
 visitor = guard_page(settings, operator=True)

@@ -30,6 +30,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "tokenboard.retries",
             "tokenboard.planning",
             "tokenboard.refusals",
+            "tokenboard.safe",
+            "tokenboard.access",
         ),
     ),
     (
@@ -45,6 +47,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "app",
             "pages",
             "tokenboard.cli",
+            "tokenboard.serve",
             "tokenboard.__main__",
             "tokenboard.gateway.cli",
             "tokenboard.gateway.__main__",

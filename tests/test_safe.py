@@ -1,4 +1,4 @@
-"""views.safe: data text reads as its characters in Markdown, plotly figures and st.table.
+"""tokenboard.safe: data text reads as its characters in Markdown, plotly figures and st.table.
 
 What a browser makes of the result is proven in tests/pages/test_hostile_names_browser.py;
 these tests pin the functions down without one.
@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokenboard.views import safe
-from tokenboard.views.safe import JOINER, md
+from tokenboard import safe
+from tokenboard.safe import JOINER, md
 
 HOSTILE = [
     "[x](https://evil.example/md) ![p](https://evil.example/p.png)",

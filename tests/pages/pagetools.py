@@ -66,5 +66,5 @@ def whole(value: float) -> str:
 
 
 def shown(markdown: str) -> str:
-    """What a Markdown string escaped by ``views.safe.md`` reads as on screen."""
+    """What a Markdown string escaped by ``safe.md`` reads as on screen."""
     return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")

@@ -42,7 +42,7 @@ from tokenboard.backends.base import (
 )
 from tokenboard.config import ConfigError, Settings
 from tokenboard.frames import from_rows
-from tokenboard.views.safe import md
+from tokenboard.safe import md
 
 DEFAULT_ENDPOINT = "https://api.loganalytics.io"
 MAX_SERVER_TIMEOUT_SECONDS = 600  # the service's own ceiling for ``Prefer: wait``

@@ -20,7 +20,7 @@ import pandas as pd
 
 from tokenboard import kql
 from tokenboard.config import Settings
-from tokenboard.views.safe import md
+from tokenboard.safe import md
 
 if TYPE_CHECKING:
     from tokenboard.store import Store

@@ -40,8 +40,8 @@ from tokenboard.backends.base import (
 )
 from tokenboard.config import Settings
 from tokenboard.frames import normalize
+from tokenboard.safe import md
 from tokenboard.store import ManifestError, ReadOnlyStoreError, Store, StoreError
-from tokenboard.views.safe import md
 
 # What runs in place of the shared prelude: the same columns, from the side tables below.
 LOCAL_PRELUDE = "_tables_local.kql"

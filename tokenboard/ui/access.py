@@ -23,8 +23,8 @@ from streamlit.runtime.pages_manager import PagesManager
 from tokenboard import access
 from tokenboard.access import OPERATOR, Person, SignIn
 from tokenboard.config import Settings
+from tokenboard.safe import md
 from tokenboard.ui.settings import sign_in_settings
-from tokenboard.views.safe import md
 
 
 @dataclass(frozen=True)

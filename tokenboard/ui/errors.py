@@ -10,8 +10,8 @@ import streamlit as st
 from tokenboard import backends
 from tokenboard.backends import BackendError
 from tokenboard.kql import QueryError
+from tokenboard.safe import md
 from tokenboard.store import StoreError
-from tokenboard.views.safe import md
 
 CHECK_SOURCE = "Check the data source in the settings, then press **Refresh**."
 # What to do, by kind of failure (when the backend gave no hint of its own).

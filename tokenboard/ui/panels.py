@@ -1,7 +1,7 @@
 """A chart or table with what produced it: the bound KQL and a CSV of exactly its numbers.
 
-Text from the data is shown as text: figures pass through ``views.safe.figure`` and metric
-values through ``views.safe.md`` here, so pages cannot forget it.
+Text from the data is shown as text: figures pass through ``safe.figure`` and metric
+values through ``safe.md`` here, so pages cannot forget it.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any, Literal
 import pandas as pd
 import streamlit as st
 
+from tokenboard import safe
 from tokenboard.export import to_csv
 from tokenboard.kql import BoundQuery
-from tokenboard.views import safe
 from tokenboard.views.chart import Chart
 from tokenboard.views.overview import Headline
 

@@ -9,8 +9,8 @@ import streamlit as st
 
 from tokenboard.access import SignIn, sign_in
 from tokenboard.config import ConfigError, Settings
+from tokenboard.safe import md
 from tokenboard.settings import load_settings
-from tokenboard.views.safe import md
 
 
 def read_secrets() -> Mapping[str, Any]:

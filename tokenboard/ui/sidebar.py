@@ -16,10 +16,10 @@ import streamlit as st
 
 from tokenboard.backends import Backend
 from tokenboard.config import Settings
+from tokenboard.safe import md
 from tokenboard.ui import data
 from tokenboard.views import timerange as tr
 from tokenboard.views.labels import label
-from tokenboard.views.safe import md
 
 RANGE_CHOICES = (*tr.PRESETS, tr.CUSTOM)
 GRANULARITY_CHOICES = (tr.AUTO, *tr.GRANULARITIES)

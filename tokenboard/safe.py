@@ -1,5 +1,8 @@
 """Text from telemetry, a gateway's reply or a URL, made to show as text and nothing else.
 
+In the foundation layer: the backends word their own descriptions with it, the views and the
+Streamlit glue everything else.
+
 Subscription, API, model and metric names come from whoever can call the gateway or write to
 Application Insights; a reply comes from a model. Streamlit renders Markdown in most of its
 strings (captions, alerts, metric labels and values, ``st.table`` cells) and plotly renders a
