@@ -32,6 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "tokenboard.refusals",
             "tokenboard.safe",
             "tokenboard.access",
+            "tokenboard.money",
+            "tokenboard.forecast",
         ),
     ),
     (
@@ -39,7 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ("tokenboard.demo", "tokenboard.importer", "tokenboard.probe", "tokenboard.gateway"),
     ),
     ("backends", ("tokenboard.backends", "tokenboard.settings")),
-    ("views", ("tokenboard.views", "tokenboard.reports")),
+    ("views", ("tokenboard.views", "tokenboard.reports", "tokenboard.budgets")),
     ("ui", ("tokenboard.ui", "tokenboard.gateway.embedded")),
     (
         "entry points",

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, get_args
 
@@ -323,6 +325,16 @@ class Telemetry(Section):
     total_metric: DimensionName = Field("Total Tokens")
     prompt_metric: DimensionName = Field("Prompt Tokens")
     completion_metric: DimensionName = Field("Completion Tokens")
+    cached_metric: DimensionName = Field(
+        "Prompt Cached Tokens",
+        description="Prompt tokens served from the prompt cache (part of Prompt Tokens, billed at the\n"
+        "cached_input price).",
+    )
+    reasoning_metric: DimensionName = Field(
+        "Completion Reasoning Tokens",
+        description="Reasoning tokens (part of Completion Tokens, billed as output unless a price gives\n"
+        "reasoning).",
+    )
 
     def names(self) -> dict[str, str]:
         """The names by slot, as the query prelude binds them (``{{subscription_dimension}}``...)."""
@@ -528,8 +540,8 @@ TextList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_text_list)]
 class Access(Section):
     title = (
         "Access: who may use the dashboard (tokenboard/access.py). Sign-in itself is Streamlit's\n"
-        "[auth] table, at the end of this file. Roles: a viewer reads Overview, Usage, Throttling and\n"
-        "Reports and downloads CSV; an operator also uses Test request (it spends real tokens)."
+        "[auth] table, at the end of this file. Roles: a viewer reads Overview, Usage, Throttling,\n"
+        "Reports and Budgets and downloads CSV; an operator also uses Test request (it spends real tokens)."
     )
 
     allow_anonymous: Flag = Field(
@@ -573,6 +585,146 @@ class Access(Section):
     )
 
 
+# --- money: prices per model, budgets per subscription -----------------------------------------
+
+PRICE_KEYS = ("input", "cached_input", "output", "reasoning", "valid_from")
+BUDGET_KEYS = ("cost", "tokens")
+
+
+class Price(BaseModel):
+    """A model's price per 1M tokens, from ``valid_from`` (a UTC day; None: from the start).
+
+    A model without its own ``cached_input`` bills cached prompt tokens as input, and one without
+    ``reasoning`` bills reasoning tokens as output (they are part of the completion).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    reasoning: float | None = None
+    valid_from: date | None = None
+
+
+class Budget(BaseModel):
+    """A subscription's budget per calendar month (UTC): money in ``currency``, Total Tokens, or both."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cost: float | None = None
+    tokens: int | None = None
+
+
+def _rate(model: str, key: str, value: Any) -> float:
+    number = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value.strip().replace("_", ""))
+    if number is None or not math.isfinite(number) or number < 0:
+        raise _problem(f"has a {key} price for {model!r} that is not a number of 0 or more", echo=False)
+    return number
+
+
+def _day(model: str, value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return date.fromisoformat(value.strip())
+    raise _problem(f"has a valid_from for {model!r} that is not a date like 2025-06-01", echo=False)
+
+
+def _one_price(model: str, raw: Any) -> Price:
+    if isinstance(raw, Price):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise _problem(
+            f"needs a table for {model!r} with input, output (and cached_input, reasoning) per 1M tokens",
+            echo=False,
+        )
+    unknown = sorted(set(raw) - set(PRICE_KEYS))
+    if unknown:
+        raise _problem(
+            f"has an unknown key {unknown[0]!r} in the price of {model!r} (known: {', '.join(PRICE_KEYS)})",
+            echo=False,
+        )
+    for key in ("input", "output"):
+        if raw.get(key) is None:
+            raise _problem(f"has no {key} price for {model!r}", echo=False)
+    values = {
+        key: (_day(model, value) if key == "valid_from" else _rate(model, key, value))
+        for key, value in raw.items()
+        if value is not None
+    }
+    return Price(**values)
+
+
+def parse_prices(value: Any) -> dict[str, tuple[Price, ...]]:
+    """Model -> its prices, oldest first: one table, or a list of tables with ``valid_from``."""
+    table = _table('{"gpt-4o-mini": {"input": 0.15, "cached_input": 0.075, "output": 0.6}}')(value)
+    prices = {}
+    for model, raw in table.items():
+        if not model:
+            raise _problem("has a price for an empty model name", echo=False)
+        entries = list(raw) if isinstance(raw, list | tuple) else [raw]
+        if not entries:
+            raise _problem(f"has an empty list of prices for {model!r}", echo=False)
+        periods = sorted((_one_price(model, e) for e in entries), key=lambda p: p.valid_from or date.min)
+        starts = [p.valid_from for p in periods]
+        if len(set(starts)) != len(starts):
+            raise _problem(f"gives {model!r} two prices from the same day", echo=False)
+        prices[model] = tuple(periods)
+    return prices
+
+
+def _budget_table(value: Any) -> dict[str, Budget]:
+    """Subscription -> budget: a number (money) or a table with ``cost`` and/or ``tokens``."""
+    table = _table("sub-a=500,sub-b=1200")(value)
+    budgets = {}
+    for subscription, raw in table.items():
+        if isinstance(raw, Budget):
+            budgets[subscription] = raw
+            continue
+        if not isinstance(raw, Mapping):
+            raw = {"cost": raw}
+        unknown = sorted(set(raw) - set(BUDGET_KEYS))
+        if unknown:
+            raise _problem(
+                f"has an unknown key {unknown[0]!r} in the budget of {subscription!r} (known: cost, tokens)",
+                echo=False,
+            )
+        cost = raw.get("cost")
+        tokens = raw.get("tokens")
+        if cost is None and tokens is None:
+            raise _problem(f"gives {subscription!r} no budget: cost (money) or tokens per month", echo=False)
+        budget = Budget(
+            cost=None if cost is None else _rate(subscription, "cost", cost),
+            tokens=None if tokens is None else _whole("token budget")(tokens),
+        )
+        if budget.cost == 0 or budget.tokens == 0:
+            raise _problem(f"gives {subscription!r} a budget of 0", echo=False)
+        budgets[subscription] = budget
+    return budgets
+
+
+PriceTable = Annotated[dict[str, tuple[Price, ...]], NoDecode, BeforeValidator(parse_prices)]
+BudgetTable = Annotated[dict[str, Budget], NoDecode, BeforeValidator(_budget_table)]
+ModelTable = Annotated[dict[str, Name], NoDecode, BeforeValidator(_table("name=model,name2=model2"))]
+
+# The demo's budgets (its subscriptions' names): a [budgets] table of yours replaces them.
+DEMO_BUDGETS = {
+    "contoso-prod": Budget(cost=2_500.0),
+    "fabrikam-prod": Budget(cost=900.0),
+    "woodgrove-bank-prod": Budget(cost=1_200.0),
+    "adventureworks-web": Budget(cost=600.0),
+    "litware-research": Budget(tokens=40_000_000),
+    "northwind-trial": Budget(tokens=25_000_000),
+}
+
+
 # --- the model ------------------------------------------------------------------------------
 
 # The flat keys of earlier versions and where they live now. New keys are only ever nested.
@@ -610,6 +762,16 @@ class Settings(BaseSettings):
         "with demo traffic, by `python -m tokenboard import`, or by the local gateway.\n"
         '"azure": an Application Insights resource or a Log Analytics workspace ([azure] below).',
     )
+    currency: Name = Field(
+        "USD",
+        description="Currency of every price and money budget below (an ISO code such as USD or EUR).",
+    )
+    default_prices: Flag = Field(
+        True,
+        description="Use tokenboard's shipped price list (tokenboard/prices.toml: USD list prices,\n"
+        "its source and date written in it) for models [prices] does not name. It applies\n"
+        'only while currency = "USD"; false: only your [prices].',
+    )
     store: Store = Store()
     azure: Azure = Azure()
     telemetry: Telemetry = Telemetry()
@@ -618,6 +780,47 @@ class Settings(BaseSettings):
     display: Display = Display()
     gateway: Gateway = Gateway()
     access: Access = Access()
+    prices: PriceTable = Field(
+        default_factory=dict,
+        description="Prices per 1M tokens in `currency`, per model (the name the telemetry's model\n"
+        "dimension carries, after model_aliases). Yours win over the shipped list, model by model:\n"
+        '  [prices."gpt-4o-mini"]\n'
+        "  input = 0.15           # prompt tokens not served from the cache\n"
+        "  cached_input = 0.075   # cached prompt tokens (default: input)\n"
+        "  output = 0.60          # completion tokens, reasoning included\n"
+        "  # reasoning = 0.60     # reasoning tokens, if billed apart (default: output)\n"
+        "A price change mid-month: a list of tables, each from its valid_from day (UTC):\n"
+        '  [[prices."o3"]]\n'
+        "  input = 10.0\n"
+        "  output = 40.0\n"
+        '  [[prices."o3"]]\n'
+        "  valid_from = 2025-06-10\n"
+        "  input = 2.0\n"
+        "  output = 8.0\n"
+        "As an environment variable, JSON:\n"
+        '  TOKENBOARD_PRICES=\'{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}\'\n'
+        "Tokens of a model without a price are counted as unpriced, never as 0.",
+    )
+    model_aliases: ModelTable = Field(
+        default_factory=lambda: {"prod-4o-mini": "gpt-4o-mini"},
+        description="Deployment names in the telemetry -> the model whose price they use. The default\n"
+        "is the demo's deployment; a table of yours replaces it.\n"
+        '  TOKENBOARD_MODEL_ALIASES=\'{"prod-4o-mini": "gpt-4o-mini"}\'',
+    )
+    api_models: ModelTable = Field(
+        default_factory=dict,
+        description="APIs whose metrics carry no model dimension -> the model behind them, e.g.\n"
+        '"completions-v1" = "gpt-35-turbo-instruct".\n'
+        '  TOKENBOARD_API_MODELS=\'{"chat": "gpt-4o"}\'',
+    )
+    budgets: BudgetTable = Field(
+        default_factory=lambda: dict(DEMO_BUDGETS),
+        description="Monthly budgets per subscription (calendar months in UTC) for the Budgets page:\n"
+        'money in `currency` ("contoso-prod" = 2500 or { cost = 2500 }), Total Tokens\n'
+        "({ tokens = 40_000_000 }), or both. The defaults budget the demo's subscriptions;\n"
+        "a table of yours replaces them.\n"
+        '  TOKENBOARD_BUDGETS=\'{"contoso-prod": {"cost": 2500}}\'',
+    )
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -876,8 +1079,13 @@ def example_toml() -> str:
     lines = [EXAMPLE_HEADER]
     for name, field in Settings.model_fields.items():
         section = _section_class(name)
+        value = getattr(defaults, name)
+        if section is None and isinstance(value, Mapping):  # a top-level table ([prices], [budgets])
+            entries = [f"{json.dumps(k, ensure_ascii=False)} = {_toml(v)}" for k, v in value.items()]
+            lines += [*_comment(field.description), f"[{name}]", *entries, ""]
+            continue
         if section is None:
-            lines += [*_comment(field.description), f"{name} = {_toml(getattr(defaults, name))}", ""]
+            lines += [*_comment(field.description), f"{name} = {_toml(value)}", ""]
             continue
         lines += [*_comment(section.title), f"[{name}]", ""]
         values = getattr(defaults, name)
@@ -890,18 +1098,30 @@ def _comment(text: str | None) -> list[str]:
     return [f"# {line}".rstrip() for line in (text or "").splitlines()]
 
 
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").isalnum() and key.isascii() else json.dumps(key, ensure_ascii=False)
+
+
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return _toml({k: v for k, v in value.model_dump().items() if v is not None})
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, SecretStr):
         return '""'
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml(item) for item in value) + "]"
     if isinstance(value, Mapping):
         return (
-            "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+            "{ " + ", ".join(f"{_toml_key(k)} = {_toml(v)}" for k, v in value.items()) + " }"
             if value
             else "{}"
         )

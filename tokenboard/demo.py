@@ -39,7 +39,8 @@ import numpy as np
 import pyarrow as pa
 
 from tokenboard import appinsights, refusals
-from tokenboard.appinsights import CACHED_METRIC, REASONING_METRIC
+from tokenboard.appinsights import CACHED_METRIC as CACHED_METRIC
+from tokenboard.appinsights import REASONING_METRIC as REASONING_METRIC
 from tokenboard.config import Settings
 from tokenboard.export import json_text
 from tokenboard.store import Store
@@ -97,7 +98,7 @@ class Api:
 
 APIS = (
     Api("chat", "/ai/chat/completions", "Creates a model response for the given chat conversation",
-        ("gpt-4o-mini", "gpt-4.1", "Phi-4-mini-instruct", "gpt-4.1-mini"), 0.72, 9.0),
+        ("gpt-4o-mini", "gpt-4.1", "Phi-4-mini-instruct", "prod-4o-mini"), 0.72, 9.0),
     Api("responses", "/ai/responses", "Creates a model response",
         ("gpt-4.1", "o4-mini", "gpt-5-mini"), 0.6, 12.0),
     Api("messages", "/anthropic/v1/messages", "Create a Message",
@@ -500,8 +501,8 @@ def _metric_rows(
         (settings.telemetry.total_metric, total, None),
         (settings.telemetry.prompt_metric, prompt, None),
         (settings.telemetry.completion_metric, completion, None),
-        (CACHED_METRIC, cached, cached > 0),
-        (REASONING_METRIC, reasoning, reasoning > 0),
+        (settings.telemetry.cached_metric, cached, cached > 0),
+        (settings.telemetry.reasoning_metric, reasoning, reasoning > 0),
     ):
         if keep is not None:
             c, m, v = combo[keep], minute[keep], values[keep]

@@ -16,12 +16,23 @@ from typing import Any
 
 import pandas as pd
 
-from tokenboard import kql, planning
+from tokenboard import kql, money, planning
 from tokenboard.backends.base import Backend
 from tokenboard.config import Settings
 from tokenboard.hits import CAUSES, by_subscription, causes_by
 
-FIXED_NAMES = ("period_start", "period_end", "month", "subscription", "api", "model", "share_of_total_tokens")
+FIXED_NAMES = (
+    "period_start",
+    "period_end",
+    "month",
+    "subscription",
+    "api",
+    "model",
+    "share_of_total_tokens",
+    *money.COST_COLUMNS,
+    "currency",
+)
+COST_DIGITS = 6  # costs to a millionth of the currency unit
 FILTERS = ("start_time", "end_time", "subscriptions", "apis", "models")
 
 
@@ -132,6 +143,7 @@ def _usage_pivot(
     wide["share_of_total_tokens"] = wide["total_tokens"] / grand if grand else 0.0
     for name, value in reversed(period.items()):
         wide.insert(0, name, value)
+    wide = _with_costs(wide, frames["cost_basis"], keys, settings)
     wide = wide.sort_values(["total_tokens", *keys], ascending=[False, True, True, True], kind="stable")
     return wide[[c for c, _ in USAGE_PIVOT_COLUMNS] + extras].reset_index(drop=True)
 
@@ -149,8 +161,36 @@ def _monthly_usage(
     next_month = month + pd.offsets.MonthBegin(1)
     wide["period_start"] = month.where(month > period["period_start"], period["period_start"])
     wide["period_end"] = next_month.where(next_month < period["period_end"], period["period_end"])
+    basis = frames["cost_basis"]
+    basis = basis.assign(month=_month_start(basis["timestamp"]))
+    wide["month"] = pd.to_datetime(wide["month"], utc=True)
+    wide = _with_costs(wide, basis, ["month", "subscription"], settings)
     wide = wide.sort_values(["month", "subscription"], kind="stable")
     return wide[[c for c, _ in MONTHLY_USAGE_COLUMNS] + extras].reset_index(drop=True)
+
+
+def _with_costs(wide: pd.DataFrame, basis: pd.DataFrame, keys: list[str], settings: Settings) -> pd.DataFrame:
+    """The report's rows with their cost, its parts and unpriced tokens (priced per UTC day)."""
+    columns = list(money.COST_COLUMNS)
+    if basis.empty:
+        costs = pd.DataFrame(columns=[*keys, *columns, "priced_tokens"])
+    else:
+        costs = money.summarise(money.priced(basis, money.PriceBook.of(settings)), keys)
+    out = wide.merge(costs[[*keys, *columns, "priced_tokens"]], on=keys, how="left")
+    out["unpriced_tokens"] = out["unpriced_tokens"].fillna(0.0)
+    out["priced_tokens"] = out["priced_tokens"].fillna(0.0)
+    for column in ("cost", *money.COST_PARTS):
+        out[column] = out[column].astype("float64").fillna(0.0).round(COST_DIGITS)
+    out = money.without_false_zeros(out).drop(columns="priced_tokens")
+    out["currency"] = settings.currency
+    return out
+
+
+def _month_start(timestamps: pd.Series) -> pd.Series:
+    """The first instant of each timestamp's calendar month (UTC)."""
+    utc: pd.Series = pd.to_datetime(timestamps, utc=True)
+    month: pd.Series = utc.dt.tz_localize(None).dt.to_period("M").dt.to_timestamp().dt.tz_localize("UTC")
+    return month
 
 
 def _throttling_summary(
@@ -186,6 +226,17 @@ def _throttling_summary(
     return data[columns].reset_index(drop=True)
 
 
+_COST_COLUMNS = (
+    (
+        "cost",
+        "What the row's tokens cost in `currency`, priced per UTC day (empty: none of them has a price)",
+    ),
+    ("cost_input", "Of which prompt tokens not served from the cache, at the input price"),
+    ("cost_cached_input", "Of which cached prompt tokens, at the cached_input price"),
+    ("cost_output", "Of which completion tokens (reasoning included), at the output price"),
+    ("unpriced_tokens", "Tokens left out of cost: their model has no price (see [prices], [model_aliases])"),
+    ("currency", "The currency of the cost columns"),
+)
 USAGE_PIVOT_COLUMNS = (
     ("period_start", "Start of the range (inclusive), UTC"),
     ("period_end", "End of the range (exclusive), UTC"),
@@ -197,6 +248,7 @@ USAGE_PIVOT_COLUMNS = (
     ("completion_tokens", "Completion Tokens"),
     ("calls", "Calls counted on the Total Tokens metric"),
     ("share_of_total_tokens", "This row's share of all Total Tokens in the report (0..1)"),
+    *_COST_COLUMNS,
 )
 MONTHLY_USAGE_COLUMNS = (
     ("month", "First instant of the calendar month, UTC"),
@@ -210,6 +262,7 @@ MONTHLY_USAGE_COLUMNS = (
     ("prompt_tokens", "Prompt Tokens"),
     ("completion_tokens", "Completion Tokens"),
     ("calls", "Calls counted on the Total Tokens metric"),
+    *_COST_COLUMNS,
 )
 THROTTLING_SUMMARY_COLUMNS = (
     ("period_start", "Start of the range (inclusive), UTC"),
@@ -273,8 +326,8 @@ REPORTS: dict[str, Report] = {
     "usage_pivot": Report(
         name="usage_pivot",
         title="Usage pivot",
-        description="Tokens and calls by subscription, API and model over the range.",
-        queries=("usage_pivot",),
+        description="Tokens, calls and cost by subscription, API and model over the range.",
+        queries=("usage_pivot", "cost_basis"),
         params=FILTERS,
         columns=USAGE_PIVOT_COLUMNS,
         assemble=_usage_pivot,
@@ -282,8 +335,8 @@ REPORTS: dict[str, Report] = {
     "monthly_usage": Report(
         name="monthly_usage",
         title="Monthly chargeback",
-        description="Monthly usage per subscription: tokens and calls per calendar month (UTC).",
-        queries=("monthly_usage",),
+        description="Monthly usage per subscription: tokens, calls and cost per calendar month (UTC).",
+        queries=("monthly_usage", "cost_basis"),
         params=FILTERS,
         columns=MONTHLY_USAGE_COLUMNS,
         assemble=_monthly_usage,

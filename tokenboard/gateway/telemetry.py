@@ -98,8 +98,8 @@ class Telemetry:
             names.completion_metric: usage.get("completion_tokens", 0),
         }
         for name, key in (
-            (appinsights.CACHED_METRIC, "cached_tokens"),
-            (appinsights.REASONING_METRIC, "reasoning_tokens"),
+            (names.cached_metric, "cached_tokens"),
+            (names.reasoning_metric, "reasoning_tokens"),
         ):
             if key in usage:
                 values[name] = usage[key]
