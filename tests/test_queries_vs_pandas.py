@@ -84,7 +84,8 @@ def data(demo_rows, demo_settings) -> dict[str, pd.DataFrame]:
     requests["response_body"] = rdims.map(lambda d: d.get(s.telemetry.response_body_key, ""))
     return {"metrics": metrics, "requests": requests, "dependencies": demo_rows.dependencies,
             "total": s.telemetry.total_metric, "prompt": s.telemetry.prompt_metric,
-            "completion": s.telemetry.completion_metric}  # fmt: skip
+            "completion": s.telemetry.completion_metric, "cached": s.telemetry.cached_metric,
+            "reasoning": s.telemetry.reasoning_metric}  # fmt: skip
 
 
 def _scoped(frame: pd.DataFrame, v: dict[str, Any], models: bool = True) -> pd.DataFrame:
@@ -130,6 +131,28 @@ def _call_counts(d, v):
     )
     out["tokens_per_call"] = (out["tokens"] / out["calls"]).where(out["calls"] > 0, 0.0)
     return _sorted(out, ["calls", "subscription", "api"], ("calls",))
+
+
+@expected("cost_basis")
+def _cost_basis(d, v):
+    m = _scoped(d["metrics"], v)
+    columns = {
+        d["total"]: "total_tokens",
+        d["prompt"]: "prompt_tokens",
+        d["cached"]: "cached_tokens",
+        d["completion"]: "completion_tokens",
+        d["reasoning"]: "reasoning_tokens",
+    }
+    m = m[m["name"].isin(columns)]
+    bins = m["timestamp"].dt.floor(pd.Timedelta(v["bin_size"]))
+    m = m.assign(timestamp=bins, column=m["name"].map(columns))
+    keys = ["timestamp", "subscription", "api", "model"]
+    wide = m.pivot_table(index=keys, columns="column", values="valueSum", aggfunc="sum", fill_value=0.0)
+    wide = wide.reindex(columns=list(columns.values()), fill_value=0.0)
+    calls = m[m["name"] == d["total"]].groupby(keys)["valueCount"].sum()
+    wide["calls"] = calls.reindex(wide.index).fillna(0).astype("int64")
+    wide.columns.name = None
+    return _sorted(wide.reset_index(), keys)
 
 
 @expected("dimension_values")
