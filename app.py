@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import streamlit as st
 
+from tokenboard import money
 from tokenboard.safe import md
 from tokenboard.ui import access, data, errors, page, panels
 from tokenboard.ui.settings import app_settings
-from tokenboard.views import overview, usage
+from tokenboard.views import costs, overview, usage
 from tokenboard.views.labels import tokens
 from tokenboard.views.overview import RequestTotals, UsageTotals
 
 PAGES_DIR = Path(__file__).parent / "pages"
+DAY = timedelta(days=1)  # costs are priced per UTC day
 ICONS = {
     "1_Usage": ":material/stacked_bar_chart:",
     "2_Throttling": ":material/speed:",
     "3_Reports": ":material/summarize:",
     "4_Test_request": ":material/send:",
+    "5_Budgets": ":material/savings:",
 }
 OPERATOR_PAGES = {"4_Test_request"}  # spends real tokens: only for operators
 
@@ -31,14 +35,19 @@ def overview_page() -> None:
         pivot_before, pivot_before_q = data.run(backend, "usage_pivot", f.previous_params())
         requests, requests_q = data.run(backend, "request_totals", f.params())
         requests_before, requests_before_q = data.run(backend, "request_totals", f.previous_params())
+        basis, basis_q = data.run(backend, "cost_basis", f.params(bin_size=DAY))
+        basis_before, basis_before_q = data.run(backend, "cost_basis", f.previous_params(bin_size=DAY))
         now, before = UsageTotals.of(pivot, settings), UsageTotals.of(pivot_before, settings)
         hits, hits_before = RequestTotals.of(requests), RequestTotals.of(requests_before)
         if pivot.empty and hits.requests == 0:
             page.empty(f)
+        spend, spend_before = money.priced(basis, settings), money.priced(basis_before, settings)
+        cost, unpriced = costs.headlines(spend, spend_before, settings.currency, f.period)
 
-        panels.metrics(overview.usage_headlines(now, before, f.period))
+        panels.metrics([cost, *overview.usage_headlines(now, before, f.period)])
         panels.metrics(
             [
+                unpriced,
                 overview.limit_headline(hits, hits_before, f.period),
                 overview.busiest_headline(
                     "Busiest subscription", overview.busiest(pivot, "subscription", settings)
@@ -50,11 +59,15 @@ def overview_page() -> None:
             ]
         )
         panels.details(
-            overview.headline_table(now, before, hits, hits_before),
-            [pivot_q, pivot_before_q, requests_q, requests_before_q],
+            overview.headline_table(now, before, hits, hits_before, costs.headline_rows(spend, spend_before)),
+            [pivot_q, pivot_before_q, requests_q, requests_before_q, basis_q, basis_before_q],
             key="overview-headlines",
             filename="headline_numbers",
         )
+        if named := costs.unpriced_text(spend):
+            st.caption(
+                f"Cost leaves out {md(named)}: give them a price in `[prices]` (see Configuration)."
+            )
         if now.other:
             listed = ", ".join(f"{md(name)} {tokens(value)}" for name, value in sorted(now.other.items()))
             st.caption(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tokenboard import money
 from tokenboard.safe import md
 from tokenboard.ui import data, errors, page, panels
 from tokenboard.ui.sidebar import drill_to
-from tokenboard.views import usage
+from tokenboard.views import costs, usage
 from tokenboard.views.labels import DIMENSIONS, label, unlabel
 
 p = page.start("Usage", "📈", "Tokens by subscription, API and model")
@@ -17,6 +18,9 @@ with errors.shown():
     pivot_frame, pivot_q = data.run(backend, "usage_pivot", f.params())
     if pivot_frame.empty:
         page.empty(f)
+    # Costs per bin of the charts (at most a UTC day: each day is priced at its own rate).
+    basis, basis_q = data.run(backend, "cost_basis", f.params(bin_size=min(f.bin, costs.DAY)))
+    spend = money.priced(basis, settings)
     if len(f.subscriptions) == 1:
         note, reset = st.columns([5, 1], vertical_alignment="center")
         note.info(
@@ -47,6 +51,24 @@ with errors.shown():
             "(cached, reasoning) are dotted: they overlap prompt/completion and are not stacked."
         )
 
+    st.subheader("Cost over time")
+    cost_split = (
+        st.segmented_control(
+            "Stack cost by",
+            list(costs.SPLITS),
+            format_func=costs.SPLITS.get,
+            default="part",
+            required=True,
+            key="cost_split",
+            bind="query-params",
+        )
+        or "part"
+    )
+    chart = costs.over_time(spend, cost_split, settings.currency, f.tz, f.incomplete_from, f.time_range.end)
+    panels.chart(chart, key="usage-cost", queries=[basis_q], filename=f"cost_over_time_by_{cost_split}")
+    if named := costs.unpriced_text(spend):
+        st.caption(f"Not in the cost: {md(named)}. Give them a price in `[prices]`.")
+
     st.subheader("Pivot")
     dims = list(DIMENSIONS)
     c1, c2, c3, c4 = st.columns([1, 1, 1.3, 1])
@@ -60,7 +82,7 @@ with errors.shown():
         bind="query-params",
     )
     measure = c3.selectbox(
-        "Measure", usage.measures(pivot_frame, settings), key="measure", bind="query-params"
+        "Measure", [*usage.measures(pivot_frame, settings), costs.COST], key="measure", bind="query-params"
     )
     view = (
         c4.segmented_control(
@@ -68,22 +90,32 @@ with errors.shown():
         )
         or "Table"
     )
-    table = usage.pivot(pivot_frame, rows, None if cols == "none" else cols, measure, settings)
+    across = None if cols == "none" else cols
+    is_cost = measure == costs.COST
+    if is_cost:
+        table, pivot_queries = costs.pivot(spend, rows, across), [basis_q]
+        cells = panels.money(*table.columns, currency=settings.currency)
+    else:
+        table, pivot_queries = usage.pivot(pivot_frame, rows, across, measure, settings), [pivot_q]
+        cells = panels.numbers(*table.columns)
     csv = table.reset_index()
     if view == "Heatmap":
-        panels.figure(usage.heatmap(table, measure), key="usage-heatmap")
-        panels.details(csv, [pivot_q], key="usage-pivot", filename="usage_pivot")
+        figure = usage.heatmap(table, measure, ",.2f" if is_cost else ",.0f")
+        panels.figure(figure, key="usage-heatmap")
+        panels.details(csv, pivot_queries, key="usage-pivot", filename="usage_pivot")
     else:
         panels.table(
             table,
             key="usage-pivot",
-            queries=[pivot_q],
+            queries=pivot_queries,
             filename="usage_pivot",
             csv=csv,
             hide_index=False,
-            column_config=panels.numbers(*table.columns),
+            column_config=cells,
             height=min(35 * len(table) + 38, 760),
         )
+    if is_cost:
+        st.caption("An empty cell has tokens but no price for them: it is not $0.")
 
     top, top_q = data.run(backend, "top_consumers", f.params())
     left, right = st.columns(2, gap="large")
@@ -105,3 +137,17 @@ with errors.shown():
         st.caption(
             f"Prompt tokens per completion token of the top {n}: high means long prompts, short answers."
         )
+
+    st.subheader("Cost by subscription")
+    per_sub = costs.per_subscription(spend)
+    panels.table(
+        per_sub,
+        key="usage-cost-per-sub",
+        queries=[basis_q],
+        filename="cost_by_subscription",
+        column_config={
+            **panels.money("cost", "cost_per_1k_calls", currency=settings.currency),
+            **panels.numbers("calls", "unpriced_tokens"),
+        },
+    )
+    st.caption("Cost per 1,000 calls counts the calls of priced tokens only; unpriced tokens are left out.")

@@ -61,6 +61,7 @@ with errors.shown():
                 if c.endswith(("tokens", "calls", "requests", "_429", "_403", "limit"))
             ]
         ),
+        **panels.money(*[c for c in table.columns if c.startswith("cost")], currency=settings.currency),
         **panels.percents(
             *[c for c in table.columns if c.startswith("share") or c.endswith(("rate", "of_limit"))]
         ),

@@ -716,12 +716,14 @@ ModelTable = Annotated[dict[str, Name], NoDecode, BeforeValidator(_table("name=m
 
 # The demo's budgets (its subscriptions' names): a [budgets] table of yours replaces them.
 DEMO_BUDGETS = {
-    "contoso-prod": Budget(cost=2_500.0),
-    "fabrikam-prod": Budget(cost=900.0),
-    "woodgrove-bank-prod": Budget(cost=1_200.0),
-    "adventureworks-web": Budget(cost=600.0),
-    "litware-research": Budget(tokens=40_000_000),
-    "northwind-trial": Budget(tokens=25_000_000),
+    "contoso-prod": Budget(cost=60.0),
+    "woodgrove-bank-prod": Budget(cost=120.0),
+    "adventureworks-web": Budget(cost=150.0),
+    "fabrikam-prod": Budget(cost=40.0),
+    "coho-winery": Budget(cost=5.0),
+    "wideworld-importers": Budget(cost=5.0),
+    "litware-research": Budget(tokens=12_000_000),
+    "northwind-trial": Budget(tokens=5_000_000),
 }
 
 

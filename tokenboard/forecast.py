@@ -49,6 +49,7 @@ class Outlook:
     actual: pd.Series  # cumulative spend at instants from the period start to now
     forecast: pd.Series  # cumulative forecast at instants from now to the period end
     crossing: datetime | None  # when the cumulative spend reaches the limit (past or forecast)
+    step: timedelta = timedelta(days=1)  # the bins it was forecast in
 
     @property
     def projected(self) -> float:
@@ -120,6 +121,7 @@ def outlook(
         actual=actual,
         forecast=forecast,
         crossing=crossing,
+        step=cadence.step,
     )
 
 

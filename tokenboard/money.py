@@ -123,7 +123,7 @@ def _lookup(table: Mapping[str, T], key: str) -> T | None:
     return None
 
 
-def priced(basis: pd.DataFrame, book: PriceBook) -> pd.DataFrame:
+def priced(basis: pd.DataFrame, book: PriceBook | Settings) -> pd.DataFrame:
     """``cost_basis`` rows with their cost (and its parts) and their unpriced tokens.
 
     Adds ``priced_as`` (the model priced, "" for none), ``unpriced`` (what names the row when it
@@ -131,7 +131,12 @@ def priced(basis: pd.DataFrame, book: PriceBook) -> pd.DataFrame:
     ``priced_tokens`` (prompt + completion of priced rows) and ``unpriced_tokens``. Unpriced rows
     cost 0 in those columns; ``summarise`` turns that into "no cost" where nothing was priced.
     """
+    if isinstance(book, Settings):
+        book = PriceBook.of(book)
     rows = basis.copy()
+    if rows.empty:
+        extra = ["priced_as", "unpriced", *COST_PARTS, "cost", "priced_tokens", "unpriced_tokens"]
+        return rows.assign(**{c: pd.Series(dtype="str" if c in extra[:2] else "float64") for c in extra})
     day = rows["day"] if "day" in rows.columns else rows["timestamp"].dt.floor("D")
     rows["_day"] = pd.to_datetime(day, utc=True).dt.date
     keys = rows[["model", "api", "_day"]].drop_duplicates()

@@ -17,6 +17,7 @@ NOTICES_SHOWN = "_tokenboard_notices_shown"
 # What the spinner says while each query runs.
 WHAT = {
     "call_counts": "call counts",
+    "cost_basis": "costs",
     "dimension_values": "subscriptions, APIs and models",
     "limit_hit_causes": "who refused the calls",
     "limit_hits": "limit hits by subscription",

@@ -115,3 +115,15 @@ def numbers(*columns: str, fmt: str = "localized") -> dict[str, Any]:
 
 def percents(*columns: str) -> dict[str, Any]:
     return {c: st.column_config.NumberColumn(c.replace("_", " "), format="percent") for c in columns}
+
+
+CURRENCY_FORMATS = {"USD": "dollar", "EUR": "euro", "JPY": "yen"}
+
+
+def money(*columns: str, currency: str) -> dict[str, Any]:
+    """Money columns in the currency's own format (others: plain numbers, the currency named)."""
+    fmt = CURRENCY_FORMATS.get(currency.upper(), "%.2f")
+    return {
+        c: st.column_config.NumberColumn(c.replace("_", " "), format=fmt, help=f"in {currency}")
+        for c in columns
+    }

@@ -114,10 +114,15 @@ def busiest_headline(name: str, found: tuple[str, float, float] | None) -> Headl
 
 
 def headline_table(
-    now: UsageTotals, before: UsageTotals, hits: RequestTotals, hits_before: RequestTotals
+    now: UsageTotals,
+    before: UsageTotals,
+    hits: RequestTotals,
+    hits_before: RequestTotals,
+    money: list[tuple[str, float, float]] | None = None,
 ) -> pd.DataFrame:
     """The headline numbers with their previous-period values (what the CSV download holds)."""
     rows = [
+        *(money or []),
         ("total_tokens", now.total, before.total),
         ("prompt_tokens", now.prompt, before.prompt),
         ("completion_tokens", now.completion, before.completion),

@@ -153,7 +153,7 @@ def pivot(
     return table
 
 
-def heatmap(table: pd.DataFrame, measure: str) -> go.Figure:
+def heatmap(table: pd.DataFrame, measure: str, number: str = ",.0f") -> go.Figure:
     """The pivot's cells (totals left out, they would swamp the colour scale) as a heatmap."""
     cells = table.drop(index=TOTAL, errors="ignore").drop(columns=TOTAL, errors="ignore")
     if cells.empty:
@@ -164,9 +164,9 @@ def heatmap(table: pd.DataFrame, measure: str) -> go.Figure:
             x=list(cells.columns),
             y=list(cells.index),
             colorscale="Blues",
-            texttemplate="%{z:,.0f}",
+            texttemplate="%{z:" + number + "}",  # a number format, not data text
             meta=measure,  # data text reaches a template only through %{...}, never concatenated
-            hovertemplate="%{y} · %{x}<br>%{meta}: %{z:,.0f}<extra></extra>",
+            hovertemplate="%{y} · %{x}<br>%{meta}: %{z:" + number + "}<extra></extra>",
             colorbar={"title": {"text": measure}},
         )
     )

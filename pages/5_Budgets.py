@@ -1,0 +1,98 @@
+"""Budgets: each subscription's spend this month against its budget, and its token quota,
+with a forecast to the end of the period and the day it runs out."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tokenboard import budgets, kql
+from tokenboard.ui import data, errors, page, panels
+from tokenboard.views import budgets as view
+from tokenboard.views.labels import compact, label
+
+p = page.start("Budgets", "💰", "Monthly budgets and token quotas: spent, forecast, when they run out")
+f, settings, backend = p.filters, p.settings, p.backend
+now = f.time_range.end  # "now", or the end a link pins
+COLUMNS = {
+    "Used": st.column_config.ProgressColumn("Used", format="percent", min_value=0.0, max_value=1.0),
+    "Forecast share": st.column_config.NumberColumn("Forecast share", format="percent"),
+}
+
+
+def burn_down(burns: list[budgets.BurnDown], key: str, queries: list[kql.BoundQuery]) -> None:
+    """The chosen subscription's burn-down (the first to run out unless one is picked)."""
+    names = [f"{label(b.subscription)} · {b.unit}" for b in burns]
+    picked = st.selectbox("Burn-down of", range(len(burns)), format_func=names.__getitem__, key=key)
+    burn = burns[picked or 0]
+    chart = view.chart(burn, f.tz)
+    panels.chart(chart, key=f"{key}-chart", queries=queries, filename=f"burn_down_{key}")
+
+
+with errors.shown():
+    st.caption(
+        f"As of {now:%Y-%m-%d %H:%M} UTC. The sidebar's time range does not apply here: budgets run per "
+        "calendar month and quotas per their period, in UTC. Forecast: the same weekday of the last "
+        "four weeks (hours of the week for a daily quota), so quiet weekends stay quiet."
+    )
+
+    st.subheader("Monthly budgets")
+    month = budgets.window(now)
+    basis, basis_q = data.run(backend, "cost_basis", month.params(subscriptions=list(f.subscriptions)))
+    queries = [basis_q]
+    burns = budgets.budget_burndowns(basis, settings, month, f.subscriptions)
+    if not burns:
+        st.info(
+            "No budgets for these subscriptions. Give them one in `[budgets]` of "
+            '`.streamlit/secrets.toml`: `"team-a" = { cost = 500 }` (money per month) or '
+            "`{ tokens = 40_000_000 }`.",
+            icon=":material/savings:",
+        )
+    else:
+        panels.metrics(view.headlines(burns, month, f.tz))
+        panels.table(
+            view.shown(burns, f.tz),
+            key="budgets",
+            queries=queries,
+            filename="budgets",
+            csv=budgets.table(burns),
+            column_config=COLUMNS,
+        )
+        unpriced = [b for b in burns if b.unpriced_tokens]
+        if unpriced:
+            st.caption(
+                "Money budgets leave out unpriced tokens: "
+                + ", ".join(f"{label(b.subscription)} {compact(b.unpriced_tokens)}" for b in unpriced)
+                + ". Give their models a price in `[prices]`."
+            )
+        burn_down(burns, "budget", queries)
+
+    st.subheader("Token quota")
+    if not budgets.has_quotas(settings):
+        st.info(
+            "No token quota configured. With `token-quota` in the `llm-token-limit` policy, set "
+            "`token_quota` and `token_quota_period` in `[limits]` (per subscription: "
+            "`token_quota_overrides` in `[gateway]`) to see when each subscription starts getting 403s.",
+            icon=":material/block:",
+        )
+    else:
+        period = budgets.window(now, settings.limits.token_quota_period)
+        series, series_q = data.run(
+            backend,
+            "tokens_over_time",
+            period.params(split_by="subscription", subscriptions=list(f.subscriptions)),
+        )
+        queries = [series_q]
+        quotas = budgets.quota_burndowns(series, settings, period, f.subscriptions)
+        if not quotas:
+            st.info("No subscription with a quota used tokens in this period.", icon=":material/info:")
+        else:
+            panels.metrics(view.headlines(quotas, period, f.tz, quota=True))
+            panels.table(
+                view.shown(quotas, f.tz),
+                key="quotas",
+                queries=queries,
+                filename="token_quotas",
+                csv=budgets.table(quotas),
+                column_config=COLUMNS,
+            )
+            burn_down(quotas, "quota", queries)
