@@ -30,6 +30,18 @@ UNPRICED = {"claude-sonnet-4", "Phi-4-mini-instruct"}
 
 def money_settings(settings: Settings) -> Settings:
     """``settings`` with the prices above as configuration (and no shipped list)."""
+    return settings.replace(**money_config())
+
+
+def money_environment() -> dict[str, str]:
+    """The same configuration as ``TOKENBOARD_*`` environment variables (JSON tables)."""
+    return {
+        f"TOKENBOARD_{key.upper()}": value if isinstance(value, str) else json.dumps(value)
+        for key, value in money_config().items()
+    }
+
+
+def money_config() -> dict:
     prices = {
         model: [
             {
@@ -43,9 +55,13 @@ def money_settings(settings: Settings) -> Settings:
         ]
         for model, periods in PRICES.items()
     }
-    return settings.replace(
-        default_prices=False, prices=prices, model_aliases=ALIASES, api_models=API_MODELS, currency="EUR"
-    )
+    return {
+        "default_prices": "false",
+        "prices": prices,
+        "model_aliases": ALIASES,
+        "api_models": API_MODELS,
+        "currency": "EUR",
+    }
 
 
 def _rate(model: str, day: date) -> tuple[float, float, float, float] | None:
@@ -104,7 +120,7 @@ def expected_costs(metrics: pd.DataFrame, settings: Settings, start, end, keys: 
     nothing_priced = (summed["priced"] == 0) & (summed["unpriced_tokens"] > 0)
     for column in ("cost", "cost_input", "cost_cached_input", "cost_output"):
         summed[column] = summed[column].mask(nothing_priced)
-    return summed.drop(columns="priced")
+    return summed.rename(columns={"priced": "priced_tokens"})
 
 
 def assert_costs_match(table: pd.DataFrame, want: pd.DataFrame, keys: list[str]) -> None:

@@ -19,6 +19,7 @@ PAGES = {
     "usage": ROOT / "pages" / "1_Usage.py",
     "throttling": ROOT / "pages" / "2_Throttling.py",
     "reports": ROOT / "pages" / "3_Reports.py",
+    "budgets": ROOT / "pages" / "5_Budgets.py",
 }
 
 

@@ -83,7 +83,7 @@ def test_pivot_csv_is_the_table_shown(open_page, downloads):
 def test_heatmap_view_from_url(open_page):
     at = open_page("usage", view="Heatmap")
     assert not at.dataframe or all("Total" not in d.value.index for d in at.dataframe)
-    assert len(at.get("plotly_chart")) == 4  # tokens, heatmap, top consumers, ratio
+    assert len(at.get("plotly_chart")) == 5  # tokens, cost, heatmap, top consumers, ratio
 
 
 def test_stacked_by_subscription_csv_adds_up_with_odd_names(
