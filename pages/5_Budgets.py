@@ -14,8 +14,14 @@ p = page.start("Budgets", "💰", "Monthly budgets and token quotas: spent, fore
 f, settings, backend = p.filters, p.settings, p.backend
 now = f.time_range.end  # "now", or the end a link pins
 COLUMNS = {
-    "Used": st.column_config.ProgressColumn("Used", format="percent", min_value=0.0, max_value=1.0),
-    "Forecast share": st.column_config.NumberColumn("Forecast share", format="percent"),
+    "Used": st.column_config.ProgressColumn(
+        "Used", format="percent", min_value=0.0, max_value=1.0, help="Spent so far, as a share of the limit"
+    ),
+    "Forecast %": st.column_config.NumberColumn(
+        "Forecast %", format="percent", help="The forecast at the end of the period, as a share of the limit"
+    ),
+    "Runs out": st.column_config.TextColumn("Runs out", help=f"In {f.tz}"),
+    "Forecast": st.column_config.TextColumn("Forecast", help="Spent at the end of the period, as forecast"),
 }
 
 

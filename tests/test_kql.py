@@ -52,7 +52,9 @@ def test_every_query_file_parses_and_binds_with_its_defaults() -> None:
              "model_dimension": "Model", "request_subscription_key": "Subscription Name",
              "request_api_key": "API Name", "total_metric": "Total Tokens",
              "prompt_metric": "Prompt Tokens", "completion_metric": "Completion Tokens",
-             "retry_after_key": "Response-Retry-After", "response_body_key": "Response-Body"}  # fmt: skip
+             "retry_after_key": "Response-Retry-After", "response_body_key": "Response-Body",
+             "cached_metric": "Prompt Cached Tokens",
+             "reasoning_metric": "Completion Reasoning Tokens"}  # fmt: skip
     catalog = kql.catalog()
     assert len(catalog) >= 10
     for query in catalog.values():

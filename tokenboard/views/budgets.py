@@ -36,14 +36,14 @@ def shown(burns: list[BurnDown], tz: str) -> pd.DataFrame:
     rows = [
         {
             "Subscription": label(b.subscription),
-            "Limit": amount(b.limit, b.unit),
+            "Quota" if b.quota else "Budget": amount(b.limit, b.unit),
             "Spent": amount(b.outlook.spent, b.unit),
             "Used": b.outlook.spent / b.limit if b.limit else 0.0,
-            "Forecast at period end": amount(b.outlook.projected, b.unit),
-            "Forecast share": b.outlook.projected / b.limit if b.limit else 0.0,
+            "Forecast": amount(b.outlook.projected, b.unit),
+            "Forecast %": b.outlook.projected / b.limit if b.limit else 0.0,
             "Runs out": when(b, tz),
             "Status": b.status,
-            "Unpriced tokens": compact(b.unpriced_tokens) if b.unpriced_tokens else "",
+            **({} if b.quota else {"Unpriced": compact(b.unpriced_tokens) if b.unpriced_tokens else ""}),
         }
         for b in burns
     ]
