@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cli_helpers import one_line_error as _one_line_error
+from costcheck import money_environment, money_settings
 
-from tokenboard import export, kql
+from tokenboard import export, kql, reports
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import SECRETS_FILES
 from tokenboard.settings import load_settings
@@ -275,6 +276,25 @@ def test_limit_plan_report_takes_a_candidate_and_a_budget(
     assert set(default["candidate_limit"]) == {10_000}  # the configured tokens_per_minute
     bad = run(*args, "--param", "candidate=lots")
     assert bad.returncode == 2 and "--param candidate: 'lots' is not a valid long" in _one_line_error(bad)
+
+
+def test_report_prints_the_costs_the_page_shows(
+    run, seeded_store: Store, demo_settings, demo_end: datetime
+) -> None:
+    """Cron gets the same cost columns, with prices from the environment, as the Reports page."""
+    window = _window(demo_end)
+    result = run(
+        "report", "monthly_usage", *window, "--data-dir", str(seeded_store.data_dir), env=money_environment()
+    )
+    assert result.returncode == 0, result.stderr
+    params = {"start_time": demo_end - timedelta(days=3), "end_time": demo_end}
+    expected = reports.build_report(
+        "monthly_usage", LocalBackend(money_settings(demo_settings), seeded_store), params
+    )
+    assert result.stdout == export.to_csv(expected)
+    frame = pd.read_csv(io.BytesIO(result.stdout))
+    assert {"cost", "cost_input", "cost_cached_input", "cost_output", "unpriced_tokens"} <= set(frame.columns)
+    assert (frame["currency"] == "EUR").all() and frame["cost"].sum() > 0
 
 
 def test_gateway_arguments_go_to_the_gateways_own_cli(run) -> None:
