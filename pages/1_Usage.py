@@ -30,18 +30,7 @@ with errors.shown():
             drill_to([])
 
     st.subheader("Tokens over time")
-    split = (
-        st.segmented_control(
-            "Stack by",
-            list(usage.SPLITS),
-            format_func=usage.SPLITS.get,
-            default="metric",
-            required=True,
-            key="split",
-            bind="query-params",
-        )
-        or "metric"
-    )
+    split = panels.choice("Stack by", usage.SPLITS, "metric", key="split")
     series, series_q = data.run(backend, "tokens_over_time", f.params(split_by=split))
     chart = usage.tokens_over_time(series, split, settings, f.tz, f.incomplete_from, f.time_range.end)
     panels.chart(chart, key="usage-tokens", queries=[series_q], filename=f"tokens_over_time_by_{split}")
@@ -52,18 +41,7 @@ with errors.shown():
         )
 
     st.subheader("Cost over time")
-    cost_split = (
-        st.segmented_control(
-            "Stack cost by",
-            list(costs.SPLITS),
-            format_func=costs.SPLITS.get,
-            default="part",
-            required=True,
-            key="cost_split",
-            bind="query-params",
-        )
-        or "part"
-    )
+    cost_split = panels.choice("Stack cost by", costs.SPLITS, "part", key="cost_split")
     chart = costs.over_time(spend, cost_split, settings.currency, f.tz, f.incomplete_from, f.time_range.end)
     panels.chart(chart, key="usage-cost", queries=[basis_q], filename=f"cost_over_time_by_{cost_split}")
     if named := costs.unpriced_text(spend):

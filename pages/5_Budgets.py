@@ -8,7 +8,7 @@ import streamlit as st
 from tokenboard import budgets, kql
 from tokenboard.ui import data, errors, page, panels
 from tokenboard.views import budgets as view
-from tokenboard.views.labels import compact, label
+from tokenboard.views.labels import compact, label, plain
 
 p = page.start("Budgets", "💰", "Monthly budgets and token quotas: spent, forecast, when they run out")
 f, settings, backend = p.filters, p.settings, p.backend
@@ -25,12 +25,27 @@ COLUMNS = {
 }
 
 
-def burn_down(burns: list[budgets.BurnDown], key: str, queries: list[kql.BoundQuery]) -> None:
-    """The chosen subscription's burn-down (the first to run out unless one is picked)."""
+def section(
+    burns: list[budgets.BurnDown], period: budgets.Window, key: str, queries: list[kql.BoundQuery]
+) -> None:
+    """Headlines, the run-out table (soonest first), and the burn-down of one of them."""
+    quota = key == "quota"
+    panels.metrics(view.headlines(burns, period, f.tz, quota=quota))
+    panels.table(
+        view.shown(burns, f.tz),
+        key=f"{key}-table",
+        queries=queries,
+        filename="token_quotas" if quota else "budgets",
+        csv=budgets.table(burns),
+        column_config=COLUMNS,
+    )
+    unpriced = [b for b in burns if b.unpriced_tokens]
+    if unpriced:
+        listed = ", ".join(f"{label(b.subscription)} {compact(b.unpriced_tokens)}" for b in unpriced)
+        st.caption(f"Money budgets leave out unpriced tokens: {plain(listed)}. Price them in `[prices]`.")
     names = [f"{label(b.subscription)} · {b.unit}" for b in burns]
     picked = st.selectbox("Burn-down of", range(len(burns)), format_func=names.__getitem__, key=key)
-    burn = burns[picked or 0]
-    chart = view.chart(burn, f.tz)
+    chart = view.chart(burns[picked or 0], f.tz)
     panels.chart(chart, key=f"{key}-chart", queries=queries, filename=f"burn_down_{key}")
 
 
@@ -44,7 +59,6 @@ with errors.shown():
     st.subheader("Monthly budgets")
     month = budgets.window(now)
     basis, basis_q = data.run(backend, "cost_basis", month.params(subscriptions=list(f.subscriptions)))
-    queries = [basis_q]
     burns = budgets.budget_burndowns(basis, settings, month, f.subscriptions)
     if not burns:
         st.info(
@@ -54,23 +68,7 @@ with errors.shown():
             icon=":material/savings:",
         )
     else:
-        panels.metrics(view.headlines(burns, month, f.tz))
-        panels.table(
-            view.shown(burns, f.tz),
-            key="budgets",
-            queries=queries,
-            filename="budgets",
-            csv=budgets.table(burns),
-            column_config=COLUMNS,
-        )
-        unpriced = [b for b in burns if b.unpriced_tokens]
-        if unpriced:
-            st.caption(
-                "Money budgets leave out unpriced tokens: "
-                + ", ".join(f"{label(b.subscription)} {compact(b.unpriced_tokens)}" for b in unpriced)
-                + ". Give their models a price in `[prices]`."
-            )
-        burn_down(burns, "budget", queries)
+        section(burns, month, "budget", [basis_q])
 
     st.subheader("Token quota")
     if not budgets.has_quotas(settings):
@@ -87,18 +85,8 @@ with errors.shown():
             "tokens_over_time",
             period.params(split_by="subscription", subscriptions=list(f.subscriptions)),
         )
-        queries = [series_q]
         quotas = budgets.quota_burndowns(series, settings, period, f.subscriptions)
         if not quotas:
             st.info("No subscription with a quota used tokens in this period.", icon=":material/info:")
         else:
-            panels.metrics(view.headlines(quotas, period, f.tz, quota=True))
-            panels.table(
-                view.shown(quotas, f.tz),
-                key="quotas",
-                queries=queries,
-                filename="token_quotas",
-                csv=budgets.table(quotas),
-                column_config=COLUMNS,
-            )
-            burn_down(quotas, "quota", queries)
+            section(quotas, period, "quota", [series_q])

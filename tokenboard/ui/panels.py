@@ -127,3 +127,17 @@ def money(*columns: str, currency: str) -> dict[str, Any]:
         c: st.column_config.NumberColumn(c.replace("_", " "), format=fmt, help=f"in {currency}")
         for c in columns
     }
+
+
+def choice(label: str, options: Mapping[str, str], default: str, key: str) -> str:
+    """One of ``options`` (value -> label) as a segmented control kept in the URL."""
+    picked = st.segmented_control(
+        label,
+        list(options),
+        format_func=lambda value: options[value],
+        default=default,
+        required=True,
+        key=key,
+        bind="query-params",
+    )
+    return str(picked or default)
