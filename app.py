@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import streamlit as st
@@ -16,7 +15,6 @@ from tokenboard.views.labels import tokens
 from tokenboard.views.overview import RequestTotals, UsageTotals
 
 PAGES_DIR = Path(__file__).parent / "pages"
-DAY = timedelta(days=1)  # costs are priced per UTC day
 ICONS = {
     "1_Usage": ":material/stacked_bar_chart:",
     "2_Throttling": ":material/speed:",
@@ -35,8 +33,9 @@ def overview_page() -> None:
         pivot_before, pivot_before_q = data.run(backend, "usage_pivot", f.previous_params())
         requests, requests_q = data.run(backend, "request_totals", f.params())
         requests_before, requests_before_q = data.run(backend, "request_totals", f.previous_params())
-        basis, basis_q = data.run(backend, "cost_basis", f.params(bin_size=DAY))
-        basis_before, basis_before_q = data.run(backend, "cost_basis", f.previous_params(bin_size=DAY))
+        totals = {"bin_size": costs.DAY, "split_by": "none"}  # per UTC day, API and model
+        basis, basis_q = data.run(backend, "cost_basis", f.params(**totals))
+        basis_before, basis_before_q = data.run(backend, "cost_basis", f.previous_params(**totals))
         now, before = UsageTotals.of(pivot, settings), UsageTotals.of(pivot_before, settings)
         hits, hits_before = RequestTotals.of(requests), RequestTotals.of(requests_before)
         if pivot.empty and hits.requests == 0:

@@ -18,9 +18,8 @@ with errors.shown():
     pivot_frame, pivot_q = data.run(backend, "usage_pivot", f.params())
     if pivot_frame.empty:
         page.empty(f)
-    # Costs per bin of the charts (at most a UTC day: each day is priced at its own rate).
-    basis, basis_q = data.run(backend, "cost_basis", f.params(bin_size=min(f.bin, costs.DAY)))
-    spend = money.priced(basis, settings)
+    basis, basis_q = data.run(backend, "cost_basis", f.params(bin_size=costs.DAY))  # each day at its rate
+    spend = money.priced(money.by_subscription(basis), settings)
     if len(f.subscriptions) == 1:
         note, reset = st.columns([5, 1], vertical_alignment="center")
         note.info(
@@ -42,8 +41,16 @@ with errors.shown():
 
     st.subheader("Cost over time")
     cost_split = panels.choice("Stack cost by", costs.SPLITS, "part", key="cost_split")
-    chart = costs.over_time(spend, cost_split, settings.currency, f.tz, f.incomplete_from, f.time_range.end)
-    panels.chart(chart, key="usage-cost", queries=[basis_q], filename=f"cost_over_time_by_{cost_split}")
+    by_bin, by_bin_q = data.run(
+        backend,
+        "cost_basis",
+        f.params(bin_size=min(f.bin, costs.DAY), split_by=costs.QUERY_SPLITS.get(cost_split, cost_split)),
+    )
+    spend_by_bin = money.priced(by_bin, settings)
+    chart = costs.over_time(
+        spend_by_bin, cost_split, settings.currency, f.tz, f.incomplete_from, f.time_range.end
+    )
+    panels.chart(chart, key="usage-cost", queries=[by_bin_q], filename=f"cost_over_time_by_{cost_split}")
     if named := costs.unpriced_text(spend):
         st.caption(f"Not in the cost: {md(named)}. Give them a price in `[prices]`.")
 

@@ -146,7 +146,9 @@ def _cost_basis(d, v):
     m = m[m["name"].isin(columns)]
     bins = m["timestamp"].dt.floor(pd.Timedelta(v["bin_size"]))
     m = m.assign(timestamp=bins, column=m["name"].map(columns))
-    keys = ["timestamp", "subscription", "api", "model"]
+    split = v["split_by"]
+    m = m.assign(series=m[split] if split in ("subscription", "api", "model") else "")
+    keys = ["timestamp", "series", "api", "model"]
     wide = m.pivot_table(index=keys, columns="column", values="valueSum", aggfunc="sum", fill_value=0.0)
     wide = wide.reindex(columns=list(columns.values()), fill_value=0.0)
     calls = m[m["name"] == d["total"]].groupby(keys)["valueCount"].sum()

@@ -97,11 +97,7 @@ def budget_burndowns(
     basis: pd.DataFrame, settings: Settings, period: Window, subscriptions: tuple[str, ...] = ()
 ) -> list[BurnDown]:
     """Each configured budget from ``cost_basis`` rows in daily bins over ``period.params()``."""
-    rows = (
-        money.priced(basis, money.PriceBook.of(settings))
-        if not basis.empty
-        else basis.assign(cost=0.0, unpriced_tokens=0.0)
-    )
+    rows = money.priced(money.by_subscription(basis), settings)
     burns = []
     for subscription, budget in settings.budgets.items():
         if subscriptions and subscription not in subscriptions:

@@ -187,6 +187,11 @@ def priced(basis: pd.DataFrame, book: PriceBook | Settings) -> pd.DataFrame:
     return rows.drop(columns=["_day", "_input", "_cached", "_output", "_reasoning"])
 
 
+def by_subscription(basis: pd.DataFrame) -> pd.DataFrame:
+    """``cost_basis`` rows split by subscription (its default) with the series named so."""
+    return basis.rename(columns={"series": "subscription"})
+
+
 def summarise(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Priced rows added up by ``keys``: tokens, calls, costs and unpriced tokens.
 

@@ -175,7 +175,7 @@ def _with_costs(wide: pd.DataFrame, basis: pd.DataFrame, keys: list[str], settin
     if basis.empty:
         costs = pd.DataFrame(columns=[*keys, *columns, "priced_tokens"])
     else:
-        costs = money.summarise(money.priced(basis, money.PriceBook.of(settings)), keys)
+        costs = money.summarise(money.priced(money.by_subscription(basis), settings), keys)
     out = wide.merge(costs[[*keys, *columns, "priced_tokens"]], on=keys, how="left")
     out["unpriced_tokens"] = out["unpriced_tokens"].fillna(0.0)
     out["priced_tokens"] = out["priced_tokens"].fillna(0.0)

@@ -19,6 +19,7 @@ from tokenboard.views.overview import Headline
 
 PARTS = {"cost_input": "Input", "cost_cached_input": "Cached input", "cost_output": "Output"}
 SPLITS = {"part": "Price", **DIMENSIONS}
+QUERY_SPLITS = {"part": "none"}  # cost_basis's split_by for each of SPLITS (the rest: the same)
 PART_COLORS = {"cost_input": "#2563eb", "cost_cached_input": "#93c5fd", "cost_output": "#f59e0b"}
 TOTAL = "Total"
 COST = "Cost"  # the pivot's measure
@@ -86,7 +87,8 @@ def over_time(
     incomplete_from: datetime | None = None,
     end: datetime | None = None,
 ) -> Chart:
-    """Cost per bin, stacked by price (input, cached input, output) or by a dimension."""
+    """Cost per bin from priced ``cost_basis`` rows, stacked by price (input, cached input,
+    output) or by the dimension the query split them by (its ``series``)."""
     if rows.empty or not rows["cost"].any():
         return Chart(style.empty("No priced tokens in this range"), pd.DataFrame())
     if split_by == "part":
@@ -94,7 +96,7 @@ def over_time(
         long = parts.melt(id_vars=["timestamp"], var_name="series", value_name="cost")
         order = list(PARTS)
     else:
-        long = labelled(rows[["timestamp", split_by, "cost"]]).rename(columns={split_by: "series"})
+        long = labelled(rows[["timestamp", "series", "cost"]])
         order = long.groupby("series")["cost"].sum().sort_values(ascending=False).index.tolist()
     data = long.groupby(["timestamp", "series"], as_index=False).agg(cost=("cost", "sum"))
     data = data.assign(complete=completeness(data["timestamp"], incomplete_from))
