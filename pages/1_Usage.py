@@ -100,7 +100,7 @@ with errors.shown():
             height=min(35 * len(table) + 38, 760),
         )
     if is_cost:
-        st.caption("An empty cell has tokens but no price for them: it is not $0.")
+        st.caption("A cell that reads None has tokens but no price for them: it is not $0.")
 
     top, top_q = data.run(backend, "top_consumers", f.params())
     left, right = st.columns(2, gap="large")
