@@ -64,9 +64,7 @@ def overview_page() -> None:
             filename="headline_numbers",
         )
         if named := costs.unpriced_text(spend):
-            st.caption(
-                f"Cost leaves out {md(named)}: give them a price in `[prices]` (see Configuration)."
-            )
+            st.caption(f"Cost leaves out {md(named)}: give them a price in `[prices]` (see Configuration).")
         if now.other:
             listed = ", ".join(f"{md(name)} {tokens(value)}" for name, value in sorted(now.other.items()))
             st.caption(

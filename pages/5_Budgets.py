@@ -6,9 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from tokenboard import budgets, kql
+from tokenboard.safe import md
 from tokenboard.ui import data, errors, page, panels
 from tokenboard.views import budgets as view
-from tokenboard.views.labels import compact, label, plain
+from tokenboard.views.labels import compact, label
 
 p = page.start("Budgets", "💰", "Monthly budgets and token quotas: spent, forecast, when they run out")
 f, settings, backend = p.filters, p.settings, p.backend
@@ -42,7 +43,7 @@ def section(
     unpriced = [b for b in burns if b.unpriced_tokens]
     if unpriced:
         listed = ", ".join(f"{label(b.subscription)} {compact(b.unpriced_tokens)}" for b in unpriced)
-        st.caption(f"Money budgets leave out unpriced tokens: {plain(listed)}. Price them in `[prices]`.")
+        st.caption(f"Money budgets leave out unpriced tokens: {md(listed)}. Price them in `[prices]`.")
     names = [f"{label(b.subscription)} · {b.unit}" for b in burns]
     picked = st.selectbox("Burn-down of", range(len(burns)), format_func=names.__getitem__, key=key)
     chart = view.chart(burns[picked or 0], f.tz)

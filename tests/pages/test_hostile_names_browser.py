@@ -110,6 +110,10 @@ def site(hostile_store, hostile_gateway, tmp_path_factory) -> str:
         TOKENBOARD_SEED_ON_START="false",
         TOKENBOARD_GATEWAY_URL=hostile_gateway,
         TOKENBOARD_GATEWAY_SUBSCRIPTION_KEY="hostile-test-key",
+        # Budgets and a quota under hostile names (their models have no price: named, unpriced).
+        TOKENBOARD_BUDGETS=json.dumps({SUBSCRIPTIONS[0]: {"cost": 1}, SUBSCRIPTIONS[1]: {"tokens": 10_000}}),
+        TOKENBOARD_LIMITS__TOKEN_QUOTA="50000",
+        TOKENBOARD_LIMITS__TOKEN_QUOTA_PERIOD="Daily",
     )
     log = tmp_path_factory.mktemp("hostile-site") / "streamlit.log"
     with dashboard([*SERVE, "--server.port", str(port)], env, f"http://127.0.0.1:{port}", log) as url:
@@ -194,6 +198,11 @@ def test_hostile_names_are_text_on_every_page(site, page, demo_end, tmp_path) ->
     visit(page, f"{site}/Throttling?{end}", ".js-plotly-plot", "Throttling")
     page.screenshot(path=str(tmp_path / "throttling.png"), full_page=True)
     visit(page, f"{site}/Reports?{end}", '[data-testid="stDataFrame"]', "Reports")
+    visit(page, f"{site}/Budgets?{end}", ".js-plotly-plot", "Budgets")
+    text = shown_text(page)
+    assert f"Money budgets leave out unpriced tokens: {SUBSCRIPTIONS[0]}" in text
+    assert page.locator(".js-plotly-plot").count() == 2  # the budget's burn-down and the quota's
+    page.screenshot(path=str(tmp_path / "budgets.png"), full_page=True)
 
     visit(page, f"{site}/Test_request", "text=Send once", "Test request")
     page.get_by_role("button", name="Send once").click()

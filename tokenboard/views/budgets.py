@@ -122,7 +122,7 @@ def chart(burn: BurnDown, tz: str) -> Chart:
             text=("ran out " if o.crossed else "runs out ") + when(burn, tz),
             showarrow=True,
             arrowhead=0,
-            ax=-70,
+            ax=70 if (o.crossing - o.start) < (o.end - o.start) / 2 else -70,  # away from the edge
             ay=-30,
             font={"color": style.LIMIT_COLOR},
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 import pandas as pd
 
@@ -78,11 +77,3 @@ def compact(value: float) -> str:
         if abs(value) >= size:
             return f"{value / size:.1f}".rstrip("0").rstrip(".") + suffix
     return f"{round(value):,}"
-
-
-_MARKDOWN = re.compile(r"([\\`*_\[\]<>|$~:#+\-!{}()])")
-
-
-def plain(text: str) -> str:
-    """Text from the data for a Markdown string (a caption): every Markdown character escaped."""
-    return _MARKDOWN.sub(r"\\\1", text)
