@@ -3,7 +3,7 @@
 Signing in is Streamlit's own OpenID Connect (``st.login`` / ``st.user``, Authlib), configured in
 the ``[auth]`` table of the secrets; tokenboard decides what a signed-in person may do:
 
-- ``viewer``: Overview, Usage, Throttling, Reports and their CSV downloads;
+- ``viewer``: Overview, Usage, Throttling, Reports, Budgets and their CSV downloads;
 - ``operator``: also Test request, which spends real tokens with the configured key.
 
 Everyone the identity provider signs in may read unless an allow-list (e-mail addresses, e-mail

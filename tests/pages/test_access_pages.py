@@ -89,6 +89,15 @@ def test_a_viewer_reads_the_overview_and_cannot_switch_to_test_request(roles, ca
         at.switch_page("pages/4_Test_request.py")
 
 
+def test_a_viewer_reads_money_on_the_overview_and_the_budgets_page(roles, calls) -> None:
+    at = app(VIEWER)
+    assert any(m.label == "Cost" and shown(m.value).startswith("$") for m in at.metric)
+    budgets = app(VIEWER, page="pages/5_Budgets.py")
+    assert [t.value for t in budgets.title] == ["Budgets"]
+    assert budgets.dataframe and len(budgets.dataframe[0].value) == 8  # the demo's budgets
+    assert "cost_basis" in calls
+
+
 def test_an_operator_can_open_test_request(roles) -> None:
     try:
         at = app(OPERATOR, page="pages/4_Test_request.py")
@@ -111,7 +120,7 @@ def test_an_outsider_reads_one_sentence_saying_who_to_ask(roles, calls) -> None:
 
 def test_a_page_script_run_on_its_own_checks_the_visitor_too(roles, calls) -> None:
     """Defence in depth: a page script started without app.py's navigation gates itself."""
-    for page in ("usage", "throttling", "reports"):
+    for page in ("usage", "throttling", "reports", "budgets"):
         at = AppTest.from_file(str(PAGES[page]), default_timeout=120)
         at.secrets["auth"] = AUTH
         at.user = {"is_logged_in": False}

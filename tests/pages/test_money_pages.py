@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 from costcheck import expected_costs, money_environment, money_settings
-from pagetools import between, csv_frame, download, metrics_with_dims
+from pagetools import between, csv_frame, download, metrics_with_dims, shown
 from streamlit.testing.v1 import AppTest
 
 from tokenboard import budgets, forecast, reports
@@ -29,7 +29,7 @@ def metric(at: AppTest, label: str):
 
 def captions(at: AppTest) -> str:
     """Every caption as the user reads it (Markdown escapes removed)."""
-    return "\n".join(c.value.replace("\\", "") for c in at.caption)
+    return "\n".join(shown(c.value) for c in at.caption)
 
 
 @pytest.fixture
@@ -52,11 +52,11 @@ def test_overview_cost_headline_equals_pandas_with_its_change(priced, open_page,
     now = window_costs(demo_rows, priced, demo_end - DAY, demo_end, ["subscription"])
     before = window_costs(demo_rows, priced, demo_end - 2 * DAY, demo_end - DAY, ["subscription"])
     cost, cost_before = now["cost"].sum(), before["cost"].sum()
-    shown = metric(at, "Cost")
-    assert shown.value == money(cost, "EUR") and shown.value.startswith("€")
-    assert shown.delta == f"{(cost - cost_before) / cost_before:+.1%}"
+    headline = metric(at, "Cost")
+    assert shown(headline.value) == money(cost, "EUR") and headline.value.startswith("€")
+    assert headline.delta == f"{(cost - cost_before) / cost_before:+.1%}"
     unpriced, priced_tokens = now["unpriced_tokens"].sum(), now["priced_tokens"].sum()
-    assert metric(at, "Unpriced tokens").value == percent(unpriced / (unpriced + priced_tokens))
+    assert shown(metric(at, "Unpriced tokens").value) == percent(unpriced / (unpriced + priced_tokens))
     text = captions(at)
     assert f"{compact(unpriced)} tokens unpriced" in text
     assert "claude-sonnet-4" in text and "Phi-4-mini-instruct" in text
@@ -74,7 +74,7 @@ def test_overview_headline_csv_holds_the_cost(priced, open_page, downloads, demo
 def test_on_the_demo_defaults_the_alias_is_priced_and_the_rest_named(open_page):
     """First start: shipped prices, the demo's deployment alias, one unpriced model, one legacy API."""
     at = open_page("overview")
-    assert metric(at, "Cost").value.startswith("$")
+    assert shown(metric(at, "Cost").value).startswith("$")
     text = captions(at)
     assert "tokens unpriced: completions-v1 API (no model), claude-sonnet-4" in text
     assert "prod-4o-mini" not in text
@@ -192,11 +192,11 @@ def test_budgets_spent_this_month_equal_pandas_sorted_by_when_they_run_out(
         got.loc["litware-research", "status"] == "within budget"
         and got.loc["litware-research", "runs_out"] == ""
     )
-    shown = at.dataframe[0].value
-    assert list(shown["Subscription"]) == list(csv["subscription"])
-    assert shown.loc[0, "Status"] == "over budget"
-    assert metric(at, "Over budget").value == "1 of 4"
-    assert metric(at, "First to run out").value == "fabrikam-prod"
+    table = at.dataframe[0].value
+    assert list(table["Subscription"]) == list(csv["subscription"])
+    assert table.loc[0, "Status"] == "over budget"
+    assert shown(metric(at, "Over budget").value) == "1 of 4"
+    assert shown(metric(at, "First to run out").value) == "fabrikam-prod"
     assert at.get("plotly_chart"), "the burn-down of the first to run out"
 
 
@@ -231,12 +231,12 @@ def test_budget_run_out_dates_match_a_forecast_from_pandas_sums(
     at = open_page("budgets")
     csv = csv_frame(download(at, downloads, "budgets.csv")).set_index("subscription")
     for burn in _reference_burns(budgeted, demo_rows, demo_end):
-        shown = csv.loc[burn.subscription]
-        assert float(shown["forecast"]) == pytest.approx(burn.outlook.projected, rel=1e-9)
+        row = csv.loc[burn.subscription]
+        assert float(row["forecast"]) == pytest.approx(burn.outlook.projected, rel=1e-9)
         if burn.outlook.crossing is None:
-            assert shown["runs_out"] == ""
+            assert row["runs_out"] == ""
         else:
-            assert pd.Timestamp(shown["runs_out"]) == pd.Timestamp(burn.outlook.crossing).floor("ms")
+            assert pd.Timestamp(row["runs_out"]) == pd.Timestamp(burn.outlook.crossing).floor("ms")
 
 
 def test_token_quota_shows_who_gets_403s_today(
@@ -255,7 +255,7 @@ def test_token_quota_shows_who_gets_403s_today(
             assert csv.loc[sub, "status"] == "quota spent: 403s"
     assert "" not in csv.index, "anonymous traffic has no subscription to hold a quota"
     assert (csv["limit"].astype(float) == 2_000_000).all()
-    assert metric(at, "Quota spent").value.endswith(f"of {len(csv)}")
+    assert shown(metric(at, "Quota spent").value).endswith(f"of {len(csv)}")
 
 
 def test_no_budgets_and_no_quota_say_how_to_set_them(app_env, monkeypatch, open_page):
