@@ -26,7 +26,7 @@ PEOPLE = {
     "otto": {"email": "otto@contoso.example", "name": "Otto Operator", "roles": ["Tokenboard.Operator"]},
     "mallory": {"email": "mallory@elsewhere.example", "name": "Mallory", "roles": ["Everyone"]},
 }
-READ_PAGES = ["Overview", "Usage", "Throttling", "Reports"]
+READ_PAGES = ["Overview", "Usage", "Throttling", "Reports", "Budgets"]
 PROMPT = "Token usage and throttling of the LLM gateway. Sign in to continue."
 
 
@@ -139,7 +139,7 @@ def test_the_image_health_check_passes_against_the_running_dashboard(site) -> No
     assert subprocess.run(command, env=env, timeout=30, capture_output=True).returncode != 0
 
 
-def test_a_viewer_sees_the_four_read_pages_and_never_test_request(site, page, tmp_path) -> None:
+def test_a_viewer_sees_the_read_pages_and_never_test_request(site, page, tmp_path) -> None:
     sign_in(page, site, "vera")
     assert navigation(page) == READ_PAGES
     sidebar = page.locator('[data-testid="stSidebar"]').inner_text().replace("\u2060", "")
