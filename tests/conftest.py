@@ -6,6 +6,7 @@ tests/pages); this file holds what every area uses.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +32,11 @@ DEMO_END = datetime(2025, 3, 3, 14, 7, tzinfo=UTC)
 DEMO_DAYS = 3
 DEMO_SEED = 7
 ROOT = Path(__file__).resolve().parent.parent
+# A second store for the local-calendar reports: 3 days that cross the October -> November
+# month boundary in every zone and the end of summer time in New York (2 November 2025,
+# 06:00 UTC: a 25-hour day).
+CALENDAR_END = datetime(2025, 11, 3, 12, tzinfo=UTC)
+CALENDAR_DAYS = 3
 
 
 @pytest.fixture
@@ -129,9 +135,64 @@ def demo_rows(seeded_store: Store) -> DemoRows:
     return DemoRows(*(_read_table(seeded_store, t) for t in ("customMetrics", "requests", "dependencies")))
 
 
+@pytest.fixture(scope="session")
+def calendar_end() -> datetime:
+    return CALENDAR_END
+
+
+@pytest.fixture(scope="session")
+def calendar_store(tmp_path_factory: pytest.TempPathFactory, demo_settings: Settings) -> Store:
+    """3 days of demo traffic across a DST change and a month boundary. Do not write to it."""
+    store = Store(tmp_path_factory.mktemp("calendar") / "data")
+    demo.seed(store, demo_settings, days=CALENDAR_DAYS, seed=DEMO_SEED, end=CALENDAR_END)
+    return store
+
+
+@pytest.fixture(scope="session")
+def calendar_rows(calendar_store: Store) -> DemoRows:
+    return DemoRows(_read_table(calendar_store, "customMetrics"), _read_table(calendar_store, "requests"))
+
+
 def _read_table(store: Store, table: str) -> pd.DataFrame:
     paths = store.segment_paths(table)
     arrow = pa.concat_tables(pq.read_table(p) for p in paths) if paths else SCHEMAS[table].empty_table()
     frame = arrow.to_pandas()
     frame["timestamp"] = frame["timestamp"].dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+# --- local-calendar reports against pandas ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def local_usage(calendar_rows: DemoRows, demo_settings: Settings):
+    """The pandas reference of ``daily_usage`` / ``monthly_usage``: the calendar store's metric
+    rows in ``[start, end)`` grouped by their tz-aware local date (``%Y-%m-%d``) or month
+    (``%Y-%m``) and ``keys``, one column per standard metric, calls on Total Tokens."""
+    telemetry = demo_settings.telemetry
+    rows = calendar_rows.metrics
+    dims = rows["customDimensions"].map(json.loads)
+    rows = rows.assign(
+        subscription=dims.map(lambda d: str(d.get(telemetry.subscription_dimension, ""))),
+        api=dims.map(lambda d: str(d.get(telemetry.api_dimension, ""))),
+    )
+
+    def compute(tz: str, start: datetime, end: datetime, period: str, keys: list[str]) -> pd.DataFrame:
+        scoped = rows[(rows["timestamp"] >= pd.Timestamp(start)) & (rows["timestamp"] < pd.Timestamp(end))]
+        local = scoped["timestamp"].dt.tz_convert(tz)
+        scoped = scoped.assign(period=local.dt.strftime("%Y-%m-%d" if period == "day" else "%Y-%m"))
+        tokens = scoped.pivot_table(
+            index=["period", *keys], columns="name", values="valueSum", aggfunc="sum", fill_value=0.0
+        )
+        total = scoped[scoped["name"] == telemetry.total_metric]
+        out = pd.DataFrame(
+            {
+                "total_tokens": tokens[telemetry.total_metric],
+                "prompt_tokens": tokens[telemetry.prompt_metric],
+                "completion_tokens": tokens[telemetry.completion_metric],
+                "calls": total.groupby(["period", *keys])["valueCount"].sum(),
+            }
+        )
+        return out.fillna({"calls": 0}).sort_index()
+
+    return compute

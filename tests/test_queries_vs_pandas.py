@@ -49,6 +49,17 @@ CASES: dict[str, Callable[[datetime], dict[str, Any]]] = {
     "empty_range": lambda e: _window(e, timedelta(days=20), timedelta(days=19)),
     "bin_5m": lambda e: {**_window(e, timedelta(hours=6)), "bin_size": timedelta(minutes=5)},
     "bin_1d": lambda e: {**_window(e, timedelta(days=3)), "bin_size": timedelta(days=1)},
+    # Local days in New York (UTC-5) and local hours in Kolkata (UTC+5:30).
+    "bin_1d_phase_5h": lambda e: {
+        **_window(e, timedelta(days=3)),
+        "bin_size": timedelta(days=1),
+        "bin_phase": timedelta(hours=5),
+    },
+    "bin_1h_phase_30m": lambda e: {
+        **_window(e, timedelta(hours=30)),
+        "bin_size": timedelta(hours=1),
+        "bin_phase": timedelta(minutes=30),
+    },
     "split_subscription": lambda e: {**_window(e, timedelta(days=1)), "split_by": "subscription"},
     "split_api": lambda e: {**_window(e, timedelta(days=1)), "split_by": "api"},
     "split_model": lambda e: {**_window(e, timedelta(days=1)), "split_by": "model"},
@@ -109,6 +120,12 @@ def _sorted(frame: pd.DataFrame, by: list[str], descending: tuple[str, ...] = ()
 
 def _minute(ts: pd.Series) -> pd.Series:
     return ts.dt.floor("min")
+
+
+def _bin(ts: pd.Series, v: dict) -> pd.Series:
+    """KQL's ``bin(timestamp - bin_phase, bin_size) + bin_phase``."""
+    phase = pd.Timedelta(v.get("bin_phase", timedelta(0)))
+    return (ts - phase).dt.floor(pd.Timedelta(v["bin_size"])) + phase
 
 
 EXPECTED: dict[str, Callable[[dict, dict], pd.DataFrame]] = {}
@@ -275,16 +292,38 @@ def _limit_plan(d, v):
     return _sorted(out, ["max_tokens", "subscription"], ("max_tokens",))
 
 
-@expected("monthly_usage")
-def _monthly_usage(d, v):
+def _usage_by_bin(d, v, keys: list[str]) -> pd.DataFrame:
     m = _scoped(d["metrics"], v)
-    month = m["timestamp"].dt.tz_localize(None).dt.to_period("M").dt.to_timestamp().dt.tz_localize("UTC")
     out = (
-        m.assign(month=month, metric=m["name"])
-        .groupby(["month", "subscription", "metric"], as_index=False)
+        m.assign(timestamp=_bin(m["timestamp"], v), metric=m["name"])
+        .groupby(["timestamp", *keys, "metric"], as_index=False)
         .agg(tokens=("valueSum", "sum"), calls=("valueCount", "sum"))
     )
-    return _sorted(out, ["month", "subscription", "metric"])
+    return _sorted(out, ["timestamp", *keys, "metric"])
+
+
+@expected("daily_usage")
+def _daily_usage(d, v):
+    return _usage_by_bin(d, v, ["subscription", "api"])
+
+
+@expected("monthly_usage")
+def _monthly_usage(d, v):
+    return _usage_by_bin(d, v, ["subscription"])
+
+
+@expected("data_coverage")
+def _data_coverage(d, v):
+    def first(frame: pd.DataFrame):
+        times = _scoped(frame, v)["timestamp"]
+        return times.min() if len(times) else pd.NaT
+
+    return pd.DataFrame(
+        {
+            "metrics_first": pd.Series([first(d["metrics"])], dtype="datetime64[ns, UTC]"),
+            "requests_first": pd.Series([first(d["requests"])], dtype="datetime64[ns, UTC]"),
+        }
+    )
 
 
 def _per_minute(d, v) -> pd.DataFrame:
@@ -311,7 +350,7 @@ def _peak_minute_tokens(d, v):
 @expected("peak_tokens_over_time")
 def _peak_tokens_over_time(d, v):
     per = _per_minute(d, v)
-    per["timestamp"] = per["minute"].dt.floor(pd.Timedelta(v["bin_size"]))
+    per["timestamp"] = _bin(per["minute"], v)
     out = per.groupby(["timestamp", "subscription"], as_index=False).agg(peak_tokens=("valueSum", "max"))
     return _sorted(out, ["timestamp", "subscription"])
 
@@ -335,7 +374,7 @@ def _request_totals(d, v):
 def _requests_over_time(d, v):
     r = _request_counts(_scoped(d["requests"], v))
     series = {"subscription": r["subscription"], "api": r["api"]}.get(v["split_by"], "all")
-    r = r.assign(timestamp=r["timestamp"].dt.floor(pd.Timedelta(v["bin_size"])), series=series)
+    r = r.assign(timestamp=_bin(r["timestamp"], v), series=series)
     out = r.groupby(["timestamp", "series"], as_index=False)[
         ["requests", "rate_limited", "quota_exceeded", "failed"]
     ].sum()
@@ -371,7 +410,7 @@ def _tokens_over_time(d, v):
     if split != "metric":
         m = m[m["name"] == d["total"]]
     series = m[split] if split in ("subscription", "api", "model") else m["name"]
-    m = m.assign(timestamp=m["timestamp"].dt.floor(pd.Timedelta(v["bin_size"])), series=series)
+    m = m.assign(timestamp=_bin(m["timestamp"], v), series=series)
     out = m.groupby(["timestamp", "series"], as_index=False).agg(
         tokens=("valueSum", "sum"), calls=("valueCount", "sum")
     )
@@ -464,6 +503,8 @@ def test_empty_range_gives_empty_frame(seeded_backend, demo_end, name):
         assert frame.to_dict("records") == [
             {"requests": 0, "rate_limited": 0, "quota_exceeded": 0, "failed": 0, "avg_duration_ms": 0.0}
         ]
+    elif name == "data_coverage":  # one row saying there is no data
+        assert len(frame) == 1 and frame.isna().all(axis=None)
     else:
         assert frame.empty and len(frame.columns) >= 3
 

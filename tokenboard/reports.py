@@ -1,22 +1,25 @@
 """Reports: named, stable-column tables built from query files, for the Reports page and the CLI.
 
 ``build_report(name, backend, params)`` is all a caller needs; the page runs the same
-steps through its cache (``bind_report`` then ``Report.assemble``). Column names and
-order are part of the contract (documented in the README): add columns at the end,
-never rename.
+steps through its cache (``bind_report``, run ``BoundReport.queries``, then ``assemble``).
+Column names and order are part of the contract (documented in the README): add columns
+at the end, never rename.
+
+Reports by calendar period (``daily_usage``, ``monthly_usage``) take a ``time_zone``: their
+days and months start at local midnight there (tokenboard/localtime.py), UTC by default.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from tokenboard import kql, money, planning
+from tokenboard import kql, localtime, money, planning
 from tokenboard.backends.base import Backend
 from tokenboard.config import Settings
 from tokenboard.hits import CAUSES, by_subscription, causes_by
@@ -25,6 +28,9 @@ FIXED_NAMES = (
     "period_start",
     "period_end",
     "month",
+    "day",
+    "calendar_month",
+    "time_zone",
     "subscription",
     "api",
     "model",
@@ -34,6 +40,10 @@ FIXED_NAMES = (
 )
 COST_DIGITS = 6  # costs to a millionth of the currency unit
 FILTERS = ("start_time", "end_time", "subscriptions", "apis", "models")
+TIME_ZONE = "time_zone"
+DEFAULT_TIME_ZONE = "UTC"
+
+Assemble = Callable[[Mapping[str, pd.DataFrame], Mapping[str, Any], Settings], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -44,14 +54,41 @@ class Report:
     queries: tuple[str, ...]
     params: tuple[str, ...]
     columns: tuple[tuple[str, str], ...]  # (name, meaning), in output order
-    assemble: Callable[[Mapping[str, pd.DataFrame], Mapping[str, Any], Settings], pd.DataFrame]
+    assemble: Assemble
     #: Parameter values taken from the settings when the caller gives none.
     defaults: Callable[[Settings], Mapping[str, Any]] | None = None
+    #: The local calendar bin (``1d``, ``1mo``) of its first query, which is then run once per
+    #: piece of the range with one UTC offset and regrouped into that zone's days or months.
+    calendar: str | None = None
+
+
+@dataclass(frozen=True)
+class BoundReport:
+    """A report's queries bound to its parameters: run ``queries`` in order, then ``assemble``."""
+
+    report: Report
+    queries: tuple[kql.BoundQuery, ...]
+    values: dict[str, Any]  # the resolved range and filters (and time_zone) of the whole report
+    bins: localtime.Bins | None = None
+
+    def frames(self, results: Sequence[pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """One frame per query file from the results of ``queries`` (calendar pieces regrouped)."""
+        if len(results) != len(self.queries):
+            raise ValueError(f"{len(self.queries)} queries but {len(results)} results")
+        frames: dict[str, pd.DataFrame] = {}
+        if self.bins is None:
+            return {b.name: frame for b, frame in zip(self.queries, results, strict=True)}
+        pieces = len(self.bins.pieces)
+        calendar_query = self.report.queries[0]
+        frames[calendar_query] = self.bins.regroup(list(zip(self.bins.pieces, results[:pieces], strict=True)))
+        for b, frame in zip(self.queries[pieces:], results[pieces:], strict=True):
+            frames[b.name] = frame
+        return frames
 
 
 def bind_report(
     report: Report, backend: Backend, params: Mapping[str, Any], now: datetime | None = None
-) -> dict[str, kql.BoundQuery]:
+) -> BoundReport:
     """Each of the report's queries bound to the parameters it declares (one ``now`` for all)."""
     for key in params:
         if key not in report.params:
@@ -60,19 +97,37 @@ def bind_report(
             )
     if report.defaults is not None:
         params = {**report.defaults(backend.settings), **params}
-    bound = {}
-    for query in report.queries:
-        declared = {p.name for p in kql.get_query(query).params}
-        bound[query] = backend.bind(query, {k: v for k, v in params.items() if k in declared}, now)
-    return bound
+    now = now or datetime.now(UTC)
+    filters = {k: v for k, v in params.items() if k != TIME_ZONE}
+    values = _resolved(report, filters, now)
+    bins = None
+    bound: list[kql.BoundQuery] = []
+    queries = list(report.queries)
+    if report.calendar is not None:
+        tz = str(params.get(TIME_ZONE) or DEFAULT_TIME_ZONE).strip()
+        if not localtime.is_zone(tz):
+            raise kql.QueryError(f"unknown time zone '{tz}' (use an IANA name such as Europe/Berlin)")
+        values[TIME_ZONE] = tz
+        bins = localtime.plan(values["start_time"], values["end_time"], tz, report.calendar)
+        calendar_query = queries.pop(0)
+        for piece in bins.pieces:
+            bound.append(
+                backend.bind(calendar_query, {**_declared(calendar_query, values), **piece.params()}, now)
+            )
+    for query in queries:
+        bound.append(backend.bind(query, _declared(query, filters), now))
+    return BoundReport(report, tuple(bound), values, bins)
+
+
+def assemble(bound: BoundReport, results: Sequence[pd.DataFrame], settings: Settings) -> pd.DataFrame:
+    """The report's table from the results of ``bound.queries``, in that order."""
+    return bound.report.assemble(bound.frames(results), bound.values, settings)
 
 
 def build_report(name: str, backend: Backend, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Run a report's queries on the backend and return its table with the documented columns."""
-    report = get_report(name)
-    bound = bind_report(report, backend, params or {})
-    frames = {query: backend.run_query(b).frame for query, b in bound.items()}
-    return report.assemble(frames, merged_values(bound), backend.settings)
+    bound = bind_report(get_report(name), backend, params or {})
+    return assemble(bound, [backend.run_query(b).frame for b in bound.queries], backend.settings)
 
 
 def get_report(name: str) -> Report:
@@ -81,10 +136,17 @@ def get_report(name: str) -> Report:
     return REPORTS[name]
 
 
-def merged_values(bound: Mapping[str, kql.BoundQuery]) -> dict[str, Any]:
+def _declared(query: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    declared = {p.name for p in kql.get_query(query).params}
+    return {k: v for k, v in values.items() if k in declared}
+
+
+def _resolved(report: Report, filters: Mapping[str, Any], now: datetime | None) -> dict[str, Any]:
+    """Every parameter of the report's queries as a typed value (``ago(7d)`` and ``a,b`` parsed,
+    defaults filled in), as the queries see them."""
     values: dict[str, Any] = {}
-    for b in bound.values():
-        values.update(b.values)
+    for query in report.queries:
+        values.update(kql.resolve(kql.get_query(query), _declared(query, filters), now))
     return values
 
 
@@ -94,6 +156,9 @@ def merged_values(bound: Mapping[str, kql.BoundQuery]) -> dict[str, Any]:
 def column_name(metric: str) -> str:
     """A metric name as a column: ``Prompt Cached Tokens`` -> ``prompt_cached_tokens``."""
     return re.sub(r"[^0-9a-z]+", "_", metric.lower()).strip("_") or "unnamed_metric"
+
+
+USAGE_MEASURES = ["total_tokens", "prompt_tokens", "completion_tokens", "calls"]
 
 
 def _wide_metrics(
@@ -133,12 +198,11 @@ def _usage_pivot(
     frames: Mapping[str, pd.DataFrame], values: Mapping[str, Any], settings: Settings
 ) -> pd.DataFrame:
     keys = ["subscription", "api", "model"]
-    fixed = ["total_tokens", "prompt_tokens", "completion_tokens", "calls"]
     frame = frames["usage_pivot"]
     period = _period(values)
     if frame.empty:
         return pd.DataFrame(columns=[c for c, _ in USAGE_PIVOT_COLUMNS])
-    wide, extras = _wide_metrics(frame, keys, settings, fixed)
+    wide, extras = _wide_metrics(frame, keys, settings, USAGE_MEASURES)
     grand = wide["total_tokens"].sum()
     wide["share_of_total_tokens"] = wide["total_tokens"] / grand if grand else 0.0
     for name, value in reversed(period.items()):
@@ -148,23 +212,40 @@ def _usage_pivot(
     return wide[[c for c, _ in USAGE_PIVOT_COLUMNS] + extras].reset_index(drop=True)
 
 
+def _daily_usage(
+    frames: Mapping[str, pd.DataFrame], values: Mapping[str, Any], settings: Settings
+) -> pd.DataFrame:
+    keys = ["day", "subscription", "api"]
+    frame = frames["daily_usage"]
+    if frame.empty:
+        return pd.DataFrame(columns=[c for c, _ in DAILY_USAGE_COLUMNS])
+    tz = values[TIME_ZONE]
+    frame = frame.assign(day=frame["timestamp"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d"))
+    wide, extras = _wide_metrics(frame, keys, settings, USAGE_MEASURES)
+    wide[TIME_ZONE] = tz
+    wide = wide.sort_values(keys, kind="stable")
+    return wide[[c for c, _ in DAILY_USAGE_COLUMNS] + extras].reset_index(drop=True)
+
+
 def _monthly_usage(
     frames: Mapping[str, pd.DataFrame], values: Mapping[str, Any], settings: Settings
 ) -> pd.DataFrame:
-    fixed = ["total_tokens", "prompt_tokens", "completion_tokens", "calls"]
-    frame = frames["monthly_usage"]
+    frame = frames["monthly_usage"].rename(columns={"timestamp": "month"})
     if frame.empty:
         return pd.DataFrame(columns=[c for c, _ in MONTHLY_USAGE_COLUMNS])
-    wide, extras = _wide_metrics(frame, ["month", "subscription"], settings, fixed)
+    wide, extras = _wide_metrics(frame, ["month", "subscription"], settings, USAGE_MEASURES)
+    tz = values[TIME_ZONE]
     period = _period(values)
     month = pd.to_datetime(wide["month"], utc=True)
-    next_month = month + pd.offsets.MonthBegin(1)
+    next_month = month.map(lambda m: pd.Timestamp(localtime.next_start(m, tz, localtime.MONTH)))
     wide["period_start"] = month.where(month > period["period_start"], period["period_start"])
     wide["period_end"] = next_month.where(next_month < period["period_end"], period["period_end"])
     basis = frames["cost_basis"]
     basis = basis.assign(month=_month_start(basis["timestamp"]))
     wide["month"] = pd.to_datetime(wide["month"], utc=True)
     wide = _with_costs(wide, basis, ["month", "subscription"], settings)
+    wide["calendar_month"] = month.dt.tz_convert(tz).dt.strftime("%Y-%m")
+    wide[TIME_ZONE] = tz
     wide = wide.sort_values(["month", "subscription"], kind="stable")
     return wide[[c for c, _ in MONTHLY_USAGE_COLUMNS] + extras].reset_index(drop=True)
 
@@ -250,19 +331,32 @@ USAGE_PIVOT_COLUMNS = (
     ("share_of_total_tokens", "This row's share of all Total Tokens in the report (0..1)"),
     *_COST_COLUMNS,
 )
+_USAGE_MEASURE_COLUMNS = (
+    ("total_tokens", "Total Tokens"),
+    ("prompt_tokens", "Prompt Tokens"),
+    ("completion_tokens", "Completion Tokens"),
+    ("calls", "Calls counted on the Total Tokens metric"),
+)
+_TIME_ZONE_COLUMN = ("time_zone", "The time zone whose calendar cut the days or months (IANA name)")
+DAILY_USAGE_COLUMNS = (
+    ("day", "The local calendar day (YYYY-MM-DD) in the report's time zone"),
+    ("subscription", "Client subscription (empty when the metric carried none)"),
+    ("api", "API id"),
+    *_USAGE_MEASURE_COLUMNS,
+    _TIME_ZONE_COLUMN,
+)
 MONTHLY_USAGE_COLUMNS = (
-    ("month", "First instant of the calendar month, UTC"),
+    ("month", "First instant of the calendar month in the report's time zone, as UTC"),
     ("period_start", "Start of what this row covers: the month start or the range start, whichever is later"),
     (
         "period_end",
         "End of what this row covers (exclusive): the next month or the range end, whichever is earlier",
     ),
     ("subscription", "Client subscription"),
-    ("total_tokens", "Total Tokens"),
-    ("prompt_tokens", "Prompt Tokens"),
-    ("completion_tokens", "Completion Tokens"),
-    ("calls", "Calls counted on the Total Tokens metric"),
+    *_USAGE_MEASURE_COLUMNS,
     *_COST_COLUMNS,
+    ("calendar_month", "The calendar month (YYYY-MM) in the report's time zone"),
+    _TIME_ZONE_COLUMN,
 )
 THROTTLING_SUMMARY_COLUMNS = (
     ("period_start", "Start of the range (inclusive), UTC"),
@@ -332,14 +426,27 @@ REPORTS: dict[str, Report] = {
         columns=USAGE_PIVOT_COLUMNS,
         assemble=_usage_pivot,
     ),
+    "daily_usage": Report(
+        name="daily_usage",
+        title="Daily usage",
+        description="Tokens and calls per local calendar day, subscription and API "
+        "(days start at midnight in the chosen time zone).",
+        queries=("daily_usage",),
+        params=(*FILTERS, TIME_ZONE),
+        columns=DAILY_USAGE_COLUMNS,
+        assemble=_daily_usage,
+        calendar="1d",
+    ),
     "monthly_usage": Report(
         name="monthly_usage",
         title="Monthly chargeback",
-        description="Monthly usage per subscription: tokens, calls and cost per calendar month (UTC).",
+        description="Monthly usage per subscription: tokens, calls and cost per local calendar month "
+        "(months start at midnight on the 1st in the chosen time zone).",
         queries=("monthly_usage", "cost_basis"),
-        params=FILTERS,
+        params=(*FILTERS, TIME_ZONE),
         columns=MONTHLY_USAGE_COLUMNS,
         assemble=_monthly_usage,
+        calendar=localtime.MONTH,
     ),
     "throttling_summary": Report(
         name="throttling_summary",
