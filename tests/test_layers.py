@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "tokenboard.access",
             "tokenboard.money",
             "tokenboard.forecast",
+            "tokenboard.localtime",
         ),
     ),
     (
