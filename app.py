@@ -10,8 +10,7 @@ from tokenboard import money
 from tokenboard.safe import md
 from tokenboard.ui import access, data, errors, page, panels
 from tokenboard.ui.settings import app_settings
-from tokenboard.views import costs, overview, usage
-from tokenboard.views.labels import tokens
+from tokenboard.views import costs, formats, overview, usage
 from tokenboard.views.overview import RequestTotals, UsageTotals
 
 PAGES_DIR = Path(__file__).parent / "pages"
@@ -36,6 +35,7 @@ def overview_page() -> None:
         totals = {"bin_size": costs.DAY, "split_by": "none"}  # per UTC day, API and model
         basis, basis_q = data.run(backend, "cost_basis", f.params(**totals))
         basis_before, basis_before_q = data.run(backend, "cost_basis", f.previous_params(**totals))
+        coverage, coverage_q = data.run(backend, "data_coverage", f.coverage_params())
         now, before = UsageTotals.of(pivot, settings), UsageTotals.of(pivot_before, settings)
         hits, hits_before = RequestTotals.of(requests), RequestTotals.of(requests_before)
         if pivot.empty and hits.requests == 0:
@@ -43,44 +43,52 @@ def overview_page() -> None:
         spend, spend_before = money.priced(basis, settings), money.priced(basis_before, settings)
         cost, unpriced = costs.headlines(spend, spend_before, settings.currency, f.period)
 
-        panels.metrics([cost, *overview.usage_headlines(now, before, f.period)])
+        panels.metrics(
+            [cost, *overview.usage_headlines(now, before, f.period, f.coverage(coverage, "metrics_first"))]
+        )
         panels.metrics(
             [
                 unpriced,
-                overview.limit_headline(hits, hits_before, f.period),
+                overview.limit_headline(hits, hits_before, f.period, f.coverage(coverage, "requests_first")),
                 overview.busiest_headline(
                     "Busiest subscription", overview.busiest(pivot, "subscription", settings)
                 ),
                 overview.busiest_headline("Busiest API", overview.busiest(pivot, "api", settings)),
                 overview.Headline(
-                    "Requests", f"{hits.requests:,}", None, "Gateway requests (App Insights `requests`)"
+                    "Requests",
+                    formats.whole(hits.requests),
+                    None,
+                    "Gateway requests (App Insights `requests`)",
                 ),
             ]
         )
         panels.details(
             overview.headline_table(now, before, hits, hits_before, costs.headline_rows(spend, spend_before)),
-            [pivot_q, pivot_before_q, requests_q, requests_before_q, basis_q, basis_before_q],
+            [pivot_q, pivot_before_q, requests_q, requests_before_q, basis_q, basis_before_q, coverage_q],
             key="overview-headlines",
             filename="headline_numbers",
         )
         if named := costs.unpriced_text(spend):
             st.caption(f"Cost leaves out {md(named)}: give them a price in `[prices]` (see Configuration).")
         if now.other:
-            listed = ", ".join(f"{md(name)} {tokens(value)}" for name, value in sorted(now.other.items()))
+            listed = ", ".join(
+                f"{md(name)} {formats.whole(value)}" for name, value in sorted(now.other.items())
+            )
             st.caption(
                 f"Also emitted: {listed}. "
                 "These categories overlap prompt/completion and are not added to Total."
             )
 
         st.subheader("Tokens over time")
-        series, series_q = data.run(backend, "tokens_over_time", f.params(split_by="metric"))
-        chart = usage.tokens_over_time(series, "metric", settings, f.tz, f.incomplete_from, f.time_range.end)
+        series, series_q = data.run_binned(backend, "tokens_over_time", f, split_by="metric")
+        chart = usage.tokens_over_time(series, "metric", settings, f.axis)
         chart.figure.update_layout(height=320)
-        panels.chart(chart, key="overview-tokens", queries=[series_q], filename="tokens_over_time")
+        panels.chart(chart, key="overview-tokens", queries=series_q, filename="tokens_over_time")
 
         left, right = st.columns([3, 2], gap="large")
         with left:
             st.subheader("Top subscriptions")
+            st.caption(usage.TOP_ORDER)
             top, top_q = data.run(backend, "top_consumers", f.params())
             panels.chart(
                 usage.top_consumers(top, 5), key="overview-top", queries=[top_q], filename="top_subscriptions"
@@ -90,8 +98,9 @@ def overview_page() -> None:
             with st.container(border=True):
                 st.markdown(backend.describe())
                 st.caption(
-                    f"Changes compare with the previous {f.period}. Shaded bins are incomplete "
-                    "(still ingesting, or cut by the end of the range)."
+                    f"Changes compare with the previous {f.period} when data covers most of it. "
+                    "Shaded bins are incomplete (cut by the range, or still ingesting); "
+                    "bins without data are zero."
                 )
 
 

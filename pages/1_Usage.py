@@ -11,7 +11,7 @@ from tokenboard.ui.sidebar import drill_to
 from tokenboard.views import costs, usage
 from tokenboard.views.labels import DIMENSIONS, label, unlabel
 
-p = page.start("Usage", "📈", "Tokens by subscription, API and model")
+p = page.start("Usage", "📈", "Tokens by subscription, API and model", links=usage.LINKS)
 f, settings, backend = p.filters, p.settings, p.backend
 
 with errors.shown():
@@ -21,18 +21,18 @@ with errors.shown():
     basis, basis_q = data.run(backend, "cost_basis", f.params(bin_size=costs.DAY))  # each day at its rate
     spend = money.priced(money.by_subscription(basis), settings)
     if len(f.subscriptions) == 1:
-        note, reset = st.columns([5, 1], vertical_alignment="center")
-        note.info(
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.info(
             f"Drilled down to subscription **{md(label(f.subscriptions[0]))}**.", icon=":material/filter_alt:"
         )
-        if reset.button("Show all subscriptions", icon=":material/close:"):
+        if row.button("Show all subscriptions", icon=":material/close:", width="content"):
             drill_to([])
 
     st.subheader("Tokens over time")
     split = panels.choice("Stack by", usage.SPLITS, "metric", key="split")
-    series, series_q = data.run(backend, "tokens_over_time", f.params(split_by=split))
-    chart = usage.tokens_over_time(series, split, settings, f.tz, f.incomplete_from, f.time_range.end)
-    panels.chart(chart, key="usage-tokens", queries=[series_q], filename=f"tokens_over_time_by_{split}")
+    series, series_q = data.run_binned(backend, "tokens_over_time", f, split_by=split)
+    chart = usage.tokens_over_time(series, split, settings, f.axis)
+    panels.chart(chart, key="usage-tokens", queries=series_q, filename=f"tokens_over_time_by_{split}")
     if split == "metric":
         st.caption(
             "Prompt and completion are stacked; the dashed line is Total Tokens. Other categories "
@@ -62,16 +62,20 @@ with errors.shown():
         "Columns",
         ["none", *[d for d in dims if d != rows]],
         index=1,
-        format_func=lambda d: "(nothing)" if d == "none" else DIMENSIONS[d],
+        format_func=lambda d: usage.NO_COLUMNS if d == "none" else DIMENSIONS[d],
         key="cols",
         bind="query-params",
     )
+    linked = st.query_params.get("measure") if "measure" not in st.session_state else None
     measure = c3.selectbox(
-        "Measure", [*usage.measures(pivot_frame, settings), costs.COST], key="measure", bind="query-params"
+        "Measure",
+        list(dict.fromkeys([*usage.measures(pivot_frame, settings, linked), costs.COST])),
+        key="measure",
+        bind="query-params",
     )
     view = (
         c4.segmented_control(
-            "View", ["Table", "Heatmap"], default="Table", required=True, key="view", bind="query-params"
+            "View", usage.VIEWS, default="Table", required=True, key="view", bind="query-params"
         )
         or "Table"
     )
@@ -106,7 +110,10 @@ with errors.shown():
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Top consumers")
-        n = st.slider("How many", 3, 30, 10, key="top", bind="query-params")
+        st.caption(usage.TOP_ORDER)
+        n = st.slider(
+            "How many", usage.TOP_MIN, usage.TOP_MAX, usage.TOP_DEFAULT, key="top", bind="query-params"
+        )
         chart = usage.top_consumers(top, n)
         event = panels.chart(
             chart, key="usage-top", queries=[top_q], filename="top_consumers", selectable=True

@@ -10,11 +10,12 @@ import streamlit as st
 from tokenboard import reports
 from tokenboard.export import to_csv
 from tokenboard.ui import data, errors, page, panels
+from tokenboard.views import formats
 from tokenboard.views.timerange import format_instant
 
 PREVIEW_ROWS = 1000
 
-p = page.start("Reports", "🧾", "Tables for chargeback and reviews, as CSV")
+p = page.start("Reports", "🧾", "Tables for chargeback and reviews, as CSV", links=reports.LINKS)
 f, settings, backend = p.filters, p.settings, p.backend
 
 name = st.selectbox(
@@ -28,18 +29,21 @@ report = reports.REPORTS[name]
 st.markdown(report.description)
 
 with errors.shown():
-    params = {k: v for k, v in f.params().items() if k in report.params and v != []}
+    params = {k: v for k, v in f.params(time_zone=f.tz).items() if k in report.params and v != []}
     if f.models and "models" not in report.params:
         st.caption("The model filter does not apply to this report (gateway requests carry no model).")
+    if reports.TIME_ZONE in report.params:
+        st.caption(f"Days and months start at midnight in {f.tz} (the sidebar's time zone).")
     bound = reports.bind_report(report, backend, params)
-    frames = {query: data.run_bound(backend, b).frame for query, b in bound.items()}
-    table = report.assemble(frames, reports.merged_values(bound), settings)
+    table = reports.assemble(bound, [data.run_bound(backend, b).frame for b in bound.queries], settings)
     if table.empty:
         page.empty(f, "data for this report")
 
     csv = to_csv(table)
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    left.markdown(f"**{len(table):,} rows** · {len(table.columns)} columns · {len(csv) / 1024:,.1f} KiB")
+    left.markdown(
+        f"**{formats.whole(len(table))} rows** · {len(table.columns)} columns · {len(csv) / 1024:,.1f} KiB"
+    )
     right.download_button(
         "Download CSV",
         csv,
@@ -52,23 +56,15 @@ with errors.shown():
         width="stretch",
     )
     shown = table.head(PREVIEW_ROWS)
-    config = {
-        **panels.times(*[c for c in table.columns if str(table[c].dtype).startswith("datetime")], tz=f.tz),
-        **panels.numbers(
-            *[
-                c
-                for c in table.columns
-                if c.endswith(("tokens", "calls", "requests", "_429", "_403", "limit"))
-            ]
-        ),
-        **panels.money(*[c for c in table.columns if c.startswith("cost")], currency=settings.currency),
-        **panels.percents(
-            *[c for c in table.columns if c.startswith("share") or c.endswith(("rate", "of_limit"))]
-        ),
-    }
-    st.dataframe(panels.local_times(shown, f.tz), hide_index=True, column_config=config, key="report-preview")
+    config = panels.report_columns(table, f.tz, settings.currency)
+    st.dataframe(
+        panels.shown(shown, f.tz, config), hide_index=True, column_config=config, key="report-preview"
+    )
     if len(table) > PREVIEW_ROWS:
-        st.caption(f"Showing the first {PREVIEW_ROWS:,} rows; the CSV holds all {len(table):,}.")
+        st.caption(
+            f"Showing the first {formats.whole(PREVIEW_ROWS)} rows; "
+            f"the CSV holds all {formats.whole(len(table))}."
+        )
 
     with st.expander("Columns", icon=":material/view_column:"):
         st.table({"column": [c for c, _ in report.columns], "meaning": [m for _, m in report.columns]})
@@ -76,10 +72,13 @@ with errors.shown():
     with st.expander("KQL and command line", icon=":material/terminal:"):
         args = ["python", "-m", "tokenboard", "report", name]
         for key, value in params.items():
-            text = format_instant(value) if key.endswith("_time") else json.dumps(value, ensure_ascii=False)
+            if key.endswith("_time"):
+                text = format_instant(value)
+            else:
+                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             args += ["--param", f"{key}={text}"]
         st.caption("The same table from a script or cron job (times in UTC):")
         st.code(shlex.join(args) + f" > {name}.csv", language="bash", wrap_lines=True)
-        for b in bound.values():
+        for b in bound.queries:
             st.caption(f"`{b.name}`")
             st.code(b.text, language="sql", wrap_lines=True)

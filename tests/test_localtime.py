@@ -116,11 +116,11 @@ def test_regroup_adds_the_pieces_of_a_dst_day_into_that_local_day():
 
 def test_incomplete_bins_at_either_end():
     bins = lt.plan(utc(2025, 3, 1, 14, 7), utc(2025, 3, 3, 14, 7), "UTC", "1d")
-    starts = pd.Series(bins.starts)
-    now = utc(2025, 3, 3, 14, 8)
-    complete = bins.complete(starts, now, ingestion_delay_seconds=180)
-    assert list(complete) == [False, True, False]  # cut by the range start, whole, cut by the end
-    assert bins.incomplete_from(now, 180) == utc(2025, 3, 3)
+    assert bins.head_partial  # the first day starts before the range
+    assert bins.incomplete_from(utc(2025, 3, 3, 14, 8), 180) == utc(2025, 3, 3)  # cut by the end
+    assert bins.incomplete_from(utc(2025, 3, 8), 180) == utc(2025, 3, 3)
+    hour = lt.plan(utc(2025, 3, 3, 13), utc(2025, 3, 3, 14), "UTC", "5m")
+    assert hour.incomplete_from(utc(2025, 3, 3, 13, 59, 30), 180) == utc(2025, 3, 3, 13, 55)  # ingesting
     aligned = lt.plan(utc(2025, 3, 1), utc(2025, 3, 3), "UTC", "1d")
     assert aligned.incomplete_from(utc(2025, 3, 5), 180) is None
     assert not aligned.head_partial

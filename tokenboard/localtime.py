@@ -130,16 +130,6 @@ class Bins:
         index = max(0, self._index(edge))
         return self.edges[index]
 
-    def complete(self, starts: pd.Series, now: datetime, ingestion_delay_seconds: int) -> pd.Series:
-        """For each bin start: False when that bin holds only part of its time (either end)."""
-        tail = self.incomplete_from(now, ingestion_delay_seconds)
-        complete = pd.Series(True, index=starts.index)
-        if self.head_partial:
-            complete &= starts != pd.Timestamp(self.edges[0])
-        if tail is not None:
-            complete &= starts < pd.Timestamp(tail)
-        return complete
-
     def _index(self, instant: datetime) -> int:
         """Index of the bin holding ``instant``."""
         position = int(self.starts.searchsorted(pd.Timestamp(instant), side="right")) - 1

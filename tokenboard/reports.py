@@ -23,6 +23,7 @@ from tokenboard import kql, localtime, money, planning
 from tokenboard.backends.base import Backend
 from tokenboard.config import Settings
 from tokenboard.hits import CAUSES, by_subscription, causes_by
+from tokenboard.views import links
 
 FIXED_NAMES = (
     "period_start",
@@ -470,3 +471,6 @@ REPORTS: dict[str, Report] = {
         defaults=lambda settings: {"candidate": settings.limits.tokens_per_minute},
     ),
 }
+
+# What the Reports page's own URL parameter accepts (a report's title, as the page shows it).
+LINKS = {"report": links.one_of(report.title for report in REPORTS.values())}

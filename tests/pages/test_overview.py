@@ -54,7 +54,7 @@ def test_limit_hit_rate_counts_429_and_403_weighted_by_item_count(open_page, dem
     rows = between(demo_rows.requests, demo_end - DAY, demo_end)
     hits = rows.loc[rows["resultCode"].isin(["429", "403"]), "itemCount"].sum()
     assert hits > 0
-    assert metric(at, "Limit-hit rate").value == f"{hits / rows['itemCount'].sum() * 100:.2f}%"
+    assert metric(at, "Limit-hit rate").value == f"{hits / rows['itemCount'].sum() * 100:.1f}%"
     assert metric(at, "Requests").value == f"{rows['itemCount'].sum():,}"
 
 
@@ -199,3 +199,14 @@ def test_custom_range_from_the_url_is_read_in_the_display_zone(open_page, demo_r
         rows.loc[rows["name"] == "Total Tokens", "valueSum"].sum()
     )
     assert any("2025-03-01 00:00 → 2025-03-02 00:00 (Europe/Berlin)" in c.value for c in at.caption)
+
+
+def test_no_change_against_a_previous_period_with_little_data(open_page, demo_end):
+    # The demo's data begins 72 h before its end; 24 h ending 36 h before the end compare with a
+    # previous 24 h of which only the last 12 h hold data.
+    end = demo_end - timedelta(hours=36)
+    at = open_page("overview", end=f"{end:%Y-%m-%dT%H:%M:%SZ}")
+    for label in ("Total tokens", "Calls", "Limit-hit rate"):
+        shown = metric(at, label)
+        assert not shown.delta, label
+        assert "previous period: data for 12 h of 24 h" in shown.help, label

@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from tokenboard import localtime
 from tokenboard.config import Settings
 from tokenboard.export import to_csv
 from tokenboard.views import timerange as tr
-from tokenboard.views import usage
+from tokenboard.views import formats, links, overview, usage
+from tokenboard.views.chart import Axis
+from tokenboard.views.overview import Coverage, UsageTotals
 from tokenboard.views.labels import label, labelled, unlabel
 
 END = datetime(2025, 3, 3, 14, 7, tzinfo=UTC)
@@ -28,9 +31,12 @@ def test_live_end_is_the_next_whole_minute():
 
 def test_too_fine_granularity_falls_back_to_auto():
     month = tr.preset_range("30d", END)
-    assert tr.bin_size(month, "1m") == timedelta(hours=6)
-    assert tr.bin_size(tr.preset_range("24h", END), "5m") == timedelta(minutes=5)
-    assert tr.bin_size(tr.preset_range("24h", END), "auto") == timedelta(minutes=15)
+    assert tr.bin_unit(month, "1m") == "6h"
+    assert tr.bin_unit(tr.preset_range("24h", END), "5m") == "5m"
+    assert tr.bin_unit(tr.preset_range("24h", END), "auto") == "15m"
+    assert tr.bin_unit(month, "1mo") == "1mo"
+    years = tr.TimeRange(datetime(2001, 1, 1, tzinfo=UTC), datetime(2099, 1, 1, tzinfo=UTC))
+    assert tr.bin_unit(years, "1d") == "1mo"  # weeks would still be too many
 
 
 def test_url_instants_parse_in_utc_or_the_display_zone():
@@ -40,39 +46,32 @@ def test_url_instants_parse_in_utc_or_the_display_zone():
     assert tr.parse_instant("yesterday") is None
 
 
-def test_bins_after_the_ingestion_delay_are_incomplete():
-    time_range = tr.TimeRange(END - timedelta(hours=1), END)
-    now = END - timedelta(seconds=30)
-    start = tr.first_incomplete_bin(time_range, timedelta(minutes=5), now, ingestion_delay_seconds=180)
-    assert start == datetime(2025, 3, 3, 14, 0, tzinfo=UTC)  # 14:03:30 falls in the 14:00 bin
-    aligned = tr.TimeRange(END - timedelta(hours=1, minutes=7), END - timedelta(minutes=7))
-    assert tr.first_incomplete_bin(aligned, timedelta(minutes=5), END + timedelta(hours=1), 180) is None
-
-
-def test_a_bin_cut_by_the_range_end_is_incomplete():
-    time_range = tr.TimeRange(END - timedelta(hours=24), END)  # ends at 14:07, inside the 14:00 bin
-    later = END + timedelta(days=1)
-    assert tr.first_incomplete_bin(time_range, timedelta(minutes=15), later, 180) == datetime(
-        2025, 3, 3, 14, 0, tzinfo=UTC
-    )
+@pytest.mark.parametrize(
+    "text",
+    ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1999-12-31", "2025-02-30", "2025-03-03T25:00", "\x00"],
+)
+def test_out_of_range_or_impossible_instants_are_none(text):
+    assert tr.parse_instant(text) is None
 
 
 def test_incomplete_bins_are_flagged_in_the_chart_data():
     frame = pd.DataFrame(
         {
-            "timestamp": pd.to_datetime(
-                ["2025-03-03T13:55Z", "2025-03-03T14:00Z", "2025-03-03T14:05Z"], utc=True
-            ),
-            "series": ["Total Tokens"] * 3,
-            "tokens": [1.0, 2.0, 3.0],
-            "calls": [1, 1, 1],
+            "timestamp": pd.to_datetime(["2025-03-03T13:55Z", "2025-03-03T14:05Z"], utc=True),
+            "series": ["Total Tokens"] * 2,
+            "tokens": [1.0, 3.0],
+            "calls": [1, 1],
         }
     )
-    chart = usage.tokens_over_time(
-        frame, "metric", Settings(), "UTC", datetime(2025, 3, 3, 14, 0, tzinfo=UTC), END
-    )
-    assert list(chart.data["complete"]) == [True, False, False]
-    assert any(shape.x0 is not None for shape in chart.figure.layout.shapes)
+    bins = localtime.plan(END - timedelta(minutes=18), END, "UTC", "5m")  # 13:49 .. 14:07
+    axis = Axis(bins, bins.incomplete_from(END + timedelta(minutes=1), 180))
+    chart = usage.tokens_over_time(frame, "metric", Settings(), axis)
+    # 13:45 is cut by the range start, 14:00 has no data (a zero, not a gap), 14:05 is ingesting.
+    times = ["13:45", "13:50", "13:55", "14:00", "14:05"]
+    assert list(chart.data["timestamp"].dt.strftime("%H:%M")) == times
+    assert list(chart.data["tokens"]) == [0.0, 0.0, 1.0, 0.0, 3.0]
+    assert list(chart.data["complete"]) == [False, True, True, True, False]
+    assert len([s for s in chart.figure.layout.shapes if s.x0 is not None]) == 2  # both ends shaded
 
 
 def test_empty_and_unicode_dimension_values_display():
@@ -148,3 +147,52 @@ def test_csv_is_utf8_with_iso_utc_timestamps():
     assert lines[2] == ',"o\'brien ""quoted""",false'
     millis = to_csv(pd.DataFrame({"t": pd.to_datetime(["2025-03-03T14:07:00.250Z"], utc=True)}))
     assert millis.decode().splitlines()[1] == "2025-03-03T14:07:00.250Z"
+
+
+def test_one_number_format():
+    assert formats.whole(9954) == "9,954" and formats.whole(14935.0) == "14,935"
+    assert formats.percent(0.1234) == "12.3%" and formats.percent(0.0) == "0.0%"
+    assert formats.percent(0.0002) == "<0.1%"  # not zero, too small for one decimal
+    assert formats.change(110, 100) == "+10.0%" and formats.change(5, 0) is None
+    assert formats.points(0.125, 0.1) == "+2.5 pp" and formats.points(0.1, 0.1) is None
+    assert formats.length(timedelta(hours=2)) == "2 h" and formats.length(timedelta(days=30)) == "30 d"
+    assert formats.length(timedelta(minutes=5)) == "5 min"
+
+
+def test_a_change_needs_a_previous_period_covered_by_data():
+    period = tr.TimeRange(END - timedelta(days=60), END - timedelta(days=30))
+    few_hours = pd.DataFrame({"metrics_first": [pd.Timestamp(period.end - timedelta(hours=2))]})
+    coverage = Coverage.of(few_hours, "metrics_first", period)
+    assert not coverage.enough and coverage.change(489_650.6, 1) is None
+    assert coverage.note() == "previous period: data for 2 h of 30 d"
+    assert coverage.help("Previous 30 d: 1").startswith(
+        "No change shown: previous period: data for 2 h of 30 d."
+    )
+    before = pd.DataFrame({"metrics_first": [pd.Timestamp(period.start - timedelta(days=3))]})
+    assert Coverage.of(before, "metrics_first", period).change(110, 100) == "+10.0%"
+    nothing = pd.DataFrame({"metrics_first": [pd.NaT]})
+    assert Coverage.of(nothing, "metrics_first", period).note() == "previous period: no data"
+    headlines = overview.usage_headlines(
+        UsageTotals(2000.0, 1500.0, 500.0, 10, {}), UsageTotals(1.0, 1.0, 0.0, 1, {}), "30 d", coverage
+    )
+    assert [h.delta for h in headlines] == [None] * 4
+    assert all("data for 2 h of 30 d" in h.help for h in headlines)
+
+
+def test_link_values_that_cannot_be_taken_are_named():
+    rules = {
+        "range": links.one_of(["1h", "24h"]),
+        "top": links.whole_between(3, 30),
+        "sub": links.anything(many=True),
+    }
+    params = {
+        "range": ["zzz"],
+        "top": ["99"],
+        "sub": ["coho-winery", "x"],
+        "utm": ["mail"],
+        "embed": ["true"],
+    }
+    assert links.ignored(params, rules) == ["range=zzz", "top=99 (not 3-30)", "utm=mail"]
+    assert links.notice(["range=zzz", "tz=Mars/Base"]) == "Ignored from the link: range=zzz, tz=Mars/Base."
+    assert links.notice([]) is None
+    assert links.ignored({"range": ["1h", "24h"]}, rules) == ["range=1h"]  # one value: the last wins

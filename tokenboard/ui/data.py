@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -14,10 +14,16 @@ from tokenboard.backends import Backend, QueryResult
 from tokenboard.ui.backend import settings_key
 
 NOTICES_SHOWN = "_tokenboard_notices_shown"
+
+if TYPE_CHECKING:
+    from tokenboard.ui.sidebar import Filters
+
 # What the spinner says while each query runs.
 WHAT = {
     "call_counts": "call counts",
     "cost_basis": "costs",
+    "daily_usage": "daily usage",
+    "data_coverage": "how far back the data goes",
     "dimension_values": "subscriptions, APIs and models",
     "limit_hit_causes": "who refused the calls",
     "limit_hits": "limit hits by subscription",
@@ -88,3 +94,21 @@ def _cached(ttl: int) -> Callable[[str, str, Backend, kql.BoundQuery], QueryResu
 def clear() -> None:
     """Forget every cached query result (the Refresh button)."""
     st.cache_data.clear()
+
+
+def run_binned(
+    backend: Backend,
+    query_name: str,
+    filters: Filters,
+    maxima: tuple[str, ...] = (),
+    **extra: Any,
+) -> tuple[pd.DataFrame, list[kql.BoundQuery]]:
+    """A query over time in the local bins of ``filters.bins``: run once per piece of the range
+    with one UTC offset (``localtime``), then regrouped; with the bound queries that ran."""
+    bins = filters.bins
+    parts, bound = [], []
+    for piece in bins.pieces:
+        frame, query = run(backend, query_name, filters.params(**extra, **piece.params()))
+        parts.append((piece, frame))
+        bound.append(query)
+    return bins.regroup(parts, maxima=maxima), bound

@@ -1,7 +1,8 @@
-"""What every page does first: page config, settings, backend, sidebar."""
+"""What every page does first: page config, settings, backend, sidebar, the link notice."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import streamlit as st
@@ -12,13 +13,23 @@ from tokenboard.ui import data, errors
 from tokenboard.ui.access import guard_page
 from tokenboard.ui.backend import get_backend
 from tokenboard.ui.settings import app_settings
-from tokenboard.ui.sidebar import Filters, sidebar
+from tokenboard.ui.sidebar import Filters, page_links, sidebar
+from tokenboard.views.labels import label
+from tokenboard.views.links import Rule
 
+# Headline values wrap instead of ending in "…" (a long subscription name must stay readable
+# at 1280 px); the value shrinks a little on narrow columns.
 CSS = """
 <style>
   .block-container {padding-top: 2.2rem; padding-bottom: 3rem; max-width: 1400px;}
   [data-testid="stMetric"] {background: #f8fafc;}
-  [data-testid="stMetricValue"] {font-size: 1.65rem;}
+  [data-testid="stMetricValue"] {font-size: clamp(1.15rem, 1.55vw, 1.65rem); line-height: 1.25;}
+  [data-testid="stMetricValue"] > div {
+    white-space: normal; overflow: visible; text-overflow: clip; overflow-wrap: anywhere;
+  }
+  [data-testid="stMetricLabel"] > div, [data-testid="stMetricLabel"] p {
+    white-space: normal; overflow: visible; text-overflow: clip;
+  }
   h1 {font-size: 1.9rem !important; font-weight: 650 !important;}
   h3 {font-size: 1.15rem !important; font-weight: 600 !important; margin-top: 0.6rem;}
 </style>
@@ -32,26 +43,35 @@ class Page:
     filters: Filters
 
 
-def start(title: str, icon: str, intro: str = "") -> Page:
+def start(title: str, icon: str, intro: str = "", links: Mapping[str, Rule] | None = None) -> Page:
     """Check the visitor, configure the page and draw the shared sidebar; a failure stops with one
-    clear message."""
+    clear message.
+
+    ``links``: what the page's own URL parameters accept; anything a link says that neither
+    the sidebar nor the page can take is named in one notice under the title.
+    """
     settings = app_settings()
     guard_page(settings)
     st.set_page_config(page_title=f"{title} · tokenboard", page_icon=icon, layout="wide")
     st.html(CSS)
     data.new_page_run()
+    ignored = page_links(links or {})  # before any widget takes its value from the URL
     with errors.shown():
         backend = get_backend(settings)
         filters = sidebar(backend, settings)
     st.title(title)
     st.caption(f"{intro} · {filters.label}" if intro else filters.label)
+    if ignored:
+        st.warning(ignored, icon=":material/link_off:")
     return Page(settings, backend, filters)
 
 
 def empty(filters: Filters, what: str = "token usage") -> None:
-    """Say plainly that the range holds nothing, and stop the page."""
-    st.info(
-        f"No {what} between {filters.label}. Pick a longer time range or clear the filters in the sidebar.",
-        icon=":material/info:",
+    """Say plainly that the range (with its filters) holds nothing, and stop the page."""
+    chosen = "; ".join(
+        f"{name}: {', '.join(label(v) for v in values)}" for name, values in filters.chosen.items()
     )
+    where = f" for {chosen}" if chosen else ""
+    advice = "Pick a longer time range or change the filters in the sidebar."
+    st.info(f"No {what} between {filters.label}{where}. {advice}", icon=":material/info:")
     st.stop()

@@ -15,6 +15,7 @@ import streamlit as st
 from tokenboard import safe
 from tokenboard.export import to_csv
 from tokenboard.kql import BoundQuery
+from tokenboard.views import formats
 from tokenboard.views.chart import Chart
 from tokenboard.views.overview import Headline
 
@@ -63,9 +64,10 @@ def table(
     hide_index: bool = True,
     height: int | Literal["auto"] = "auto",
 ) -> Any:
-    """A dataframe (times shown in the display zone) and its details (CSV in UTC)."""
+    """A dataframe (times in the display zone, numbers in ``views/formats``) and its details
+    (the CSV holds the frame as it is: UTC times, fractions 0..1)."""
     event = st.dataframe(
-        local_times(frame, tz),
+        shown(frame, tz, column_config),
         key=key,
         hide_index=hide_index,
         height=height,
@@ -93,13 +95,33 @@ def details(frame: pd.DataFrame, queries: Sequence[BoundQuery], *, key: str, fil
             st.code(bound.text, language="sql", wrap_lines=True)
 
 
-def local_times(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """Datetime columns as wall-clock times of the display zone."""
+def shown(frame: pd.DataFrame, tz: str, column_config: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The frame as a table shows it: times as wall-clock times of the display zone, percent
+    columns (``percents``) as fraction x 100, and nothing as an empty cell (never "None")."""
     out = frame.copy()
     for column in out.columns:
         if isinstance(out[column].dtype, pd.DatetimeTZDtype):
             out[column] = out[column].dt.tz_convert(tz).dt.tz_localize(None)
+        elif out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(lambda v: "" if v is None or v is pd.NA or v != v else v)
+    for column, config in (column_config or {}).items():
+        number = config.get("type_config", {}) if isinstance(config, dict) else {}
+        if column in out.columns and number.get("format") == formats.COLUMN_PERCENT:
+            out[column] = out[column] * 100
     return out
+
+
+def report_columns(table: pd.DataFrame, tz: str, currency: str) -> dict[str, Any]:
+    """Column formats of a report preview, by the report's column naming (README, Reports)."""
+    columns = [str(c) for c in table.columns]
+    return {
+        **times(*[c for c in columns if isinstance(table[c].dtype, pd.DatetimeTZDtype)], tz=tz),
+        **numbers(
+            *[c for c in columns if c.endswith(("tokens", "calls", "requests", "_429", "_403", "limit"))]
+        ),
+        **money(*[c for c in columns if c.startswith("cost")], currency=currency),
+        **percents(*[c for c in columns if c.startswith("share") or c.endswith(("rate", "of_limit"))]),
+    }
 
 
 def times(*columns: str, tz: str) -> dict[str, Any]:
@@ -109,20 +131,21 @@ def times(*columns: str, tz: str) -> dict[str, Any]:
     }
 
 
-def numbers(*columns: str, fmt: str = "localized") -> dict[str, Any]:
+def numbers(*columns: str, fmt: str = formats.COLUMN_WHOLE) -> dict[str, Any]:
+    """Whole numbers with thousands separators (tokens, calls, requests)."""
     return {c: st.column_config.NumberColumn(c.replace("_", " "), format=fmt) for c in columns}
 
 
 def percents(*columns: str) -> dict[str, Any]:
-    return {c: st.column_config.NumberColumn(c.replace("_", " "), format="percent") for c in columns}
-
-
-CURRENCY_FORMATS = {"USD": "dollar", "EUR": "euro", "JPY": "yen"}
+    """Shares and rates (fractions 0..1 in the data), shown as ``12.3%``."""
+    return {
+        c: st.column_config.NumberColumn(c.replace("_", " "), format=formats.COLUMN_PERCENT) for c in columns
+    }
 
 
 def money(*columns: str, currency: str) -> dict[str, Any]:
-    """Money columns in the currency's own format (others: plain numbers, the currency named)."""
-    fmt = CURRENCY_FORMATS.get(currency.upper(), "%.2f")
+    """Money columns in the one money format (``$1,234.56``; other currencies named in the help)."""
+    fmt = formats.column_money(currency)
     return {
         c: st.column_config.NumberColumn(c.replace("_", " "), format=fmt, help=f"in {currency}")
         for c in columns

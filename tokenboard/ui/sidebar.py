@@ -2,11 +2,13 @@
 
 Each widget is bound to a URL query parameter (``bind="query-params"``), so a view is a
 shareable link and survives a reload. ``end=`` (not a widget) pins the end of a preset
-range, for links to an incident and for deterministic tests.
+range, for links to an incident and for deterministic tests. What a link says is checked
+before the widgets take it (``LINKS``, ``views/links.py``): the page names what it ignored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -14,26 +16,52 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from tokenboard import localtime
 from tokenboard.backends import Backend
 from tokenboard.config import Settings
 from tokenboard.safe import md
 from tokenboard.ui import data
+from tokenboard.views import formats, links
 from tokenboard.views import timerange as tr
-from tokenboard.views.labels import label
+from tokenboard.views.chart import Axis
+from tokenboard.views.labels import label, unlabel
+from tokenboard.views.overview import Coverage
 
 RANGE_CHOICES = (*tr.PRESETS, tr.CUSTOM)
 GRANULARITY_CHOICES = (tr.AUTO, *tr.GRANULARITIES)
 FILTER_KEYS = {"sub": "subscription", "api": "api", "model": "model"}
+FILTER_NAMES = {"sub": "Subscription", "api": "API", "model": "Model"}
 PENDING = "_tokenboard_pending_filters"
+LINK_TIME_FORMAT = "%Y-%m-%dT%H:%M"  # how st.datetime_input writes its value into the URL
+
+
+def _instant(value: str) -> str | None:
+    return None if tr.parse_instant(value) is not None else ""
+
+
+def _zone(value: str) -> str | None:
+    return None if localtime.is_zone(value) else "unknown time zone"
+
+
+# What the sidebar's parameters accept in a link (pages add their own).
+LINKS: dict[str, links.Rule] = {
+    "range": links.one_of(RANGE_CHOICES),
+    "tz": links.Rule(_zone),
+    "bin": links.one_of(tr.describe_unit(g) if g != tr.AUTO else g for g in GRANULARITY_CHOICES),
+    "end": links.Rule(_instant),
+    "from": links.Rule(_instant),
+    "to": links.Rule(_instant),
+    **{key: links.anything(many=True) for key in FILTER_KEYS},
+}
 
 
 @dataclass(frozen=True)
 class Filters:
-    """What the sidebar selected: a UTC range, display zone, bin and dimension filters."""
+    """What the sidebar selected: a UTC range, display zone, its local bins and dimension filters."""
 
     time_range: tr.TimeRange
     tz: str
-    bin: timedelta
+    bins: localtime.Bins
     subscriptions: tuple[str, ...] = ()
     apis: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
@@ -45,7 +73,6 @@ class Filters:
         return {
             "start_time": self.time_range.start,
             "end_time": self.time_range.end,
-            "bin_size": self.bin,
             "subscriptions": list(self.subscriptions),
             "apis": list(self.apis),
             "models": list(self.models),
@@ -56,19 +83,48 @@ class Filters:
         before = self.time_range.previous()
         return self.params(start_time=before.start, end_time=before.end, **extra)
 
+    def coverage_params(self) -> dict[str, Any]:
+        """The range ``data_coverage`` looks at: the previous period and as long again before it
+        (a day at least), so a quiet start of the previous period does not read as missing data."""
+        before = self.time_range.previous()
+        return {"start_time": before.start - max(before.length, timedelta(days=1)), "end_time": before.end}
+
+    def coverage(self, frame: pd.DataFrame, column: str) -> Coverage:
+        """How much of the previous period ``data_coverage`` found data for (``metrics_first``...)."""
+        return Coverage.of(frame, column, self.time_range.previous())
+
+    @property
+    def axis(self) -> Axis:
+        return Axis(self.bins, self.incomplete_from)
+
     @property
     def period(self) -> str:
-        return tr.human_length(self.time_range.length)
+        return formats.length(self.time_range.length)
 
     @property
     def label(self) -> str:
         return tr.range_label(self.time_range, self.tz)
+
+    @property
+    def chosen(self) -> dict[str, tuple[str, ...]]:
+        """The dimension filters in effect, by their name (``Subscription``...)."""
+        picked = {"sub": self.subscriptions, "api": self.apis, "model": self.models}
+        return {FILTER_NAMES[key]: values for key, values in picked.items() if values}
 
 
 def drill_to(subscriptions: list[str]) -> None:
     """Filter the page to these subscriptions on the next run (called from a chart or table click)."""
     st.session_state[PENDING] = {"sub": subscriptions}
     st.rerun()
+
+
+def link_params() -> dict[str, list[str]]:
+    """The URL's parameters that no widget has taken yet (a link being opened), and ``end``."""
+    return {
+        key: st.query_params.get_all(key)
+        for key in st.query_params
+        if key == "end" or key not in st.session_state
+    }
 
 
 def sidebar(backend: Backend, settings: Settings) -> Filters:
@@ -78,11 +134,7 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
     bar.markdown("### :material/tune: Filters")
     now = datetime.now(UTC)
     pinned = tr.parse_instant(st.query_params.get("end", ""))
-    zones = (
-        tr.TIMEZONES
-        if settings.display.timezone in tr.TIMEZONES
-        else (settings.display.timezone, *tr.TIMEZONES)
-    )
+    zones = _zones(settings.display.timezone)
     preset = (
         bar.segmented_control(
             "Time range",
@@ -95,9 +147,8 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
         )
         or "24h"
     )
-    tz = bar.selectbox(
-        "Time zone", zones, index=zones.index(settings.display.timezone), key="tz", bind="query-params"
-    )
+    default_zone = settings.display.timezone if localtime.is_zone(settings.display.timezone) else "UTC"
+    tz = bar.selectbox("Time zone", zones, index=zones.index(default_zone), key="tz", bind="query-params")
     if preset == tr.CUSTOM:
         time_range = _custom_range(bar, tz, pinned or tr.live_end(now))
     else:
@@ -110,52 +161,79 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
         GRANULARITY_CHOICES,
         key="bin",
         bind="query-params",
-        format_func=lambda g: "auto" if g == tr.AUTO else g,
+        format_func=lambda g: g if g == tr.AUTO else tr.describe_unit(g),
     )
-    size = tr.bin_size(time_range, granularity)
-    if granularity != tr.AUTO and tr.GRANULARITIES[granularity] != size:
-        bar.caption(f"{granularity} bins are too fine for this range: showing {tr.describe_bin(size)}.")
+    unit = tr.bin_unit(time_range, granularity)
+    if granularity != tr.AUTO and granularity != unit:
+        bar.caption(
+            f"{tr.describe_unit(granularity)} bins are too fine for this range: "
+            f"showing {tr.describe_unit(unit)}."
+        )
 
     values, _ = data.run(
         backend, "dimension_values", {"start_time": time_range.start, "end_time": time_range.end}
     )
     chosen = {}
     for key, column in FILTER_KEYS.items():
-        options = _options(values, column, st.session_state.get(key))
+        selected = _selected(key)
         chosen[key] = bar.multiselect(
-            {"sub": "Subscription", "api": "API", "model": "Model"}[key],
-            options,
+            FILTER_NAMES[key],
+            _options(values, column, selected),
             key=key,
             bind="query-params",
             format_func=label,
             placeholder="All",
         )
+        missing = _without_data(values, column, chosen[key])
+        if missing:
+            bar.caption(
+                f":material/info: No data in this range for {', '.join(label(v) for v in missing)}; "
+                "kept as a filter."
+            )
     if bar.button("Refresh data", icon=":material/refresh:", width="stretch"):
         data.clear()
         st.rerun()
     bar.caption(f"Data cached for {settings.query.cache_ttl_seconds} s · {md(backend.description)}")
+    bins = localtime.plan(time_range.start, time_range.end, tz, unit)
     return Filters(
         time_range=time_range,
         tz=tz,
-        bin=size,
+        bins=bins,
         subscriptions=tuple(chosen["sub"]),
         apis=tuple(chosen["api"]),
         models=tuple(chosen["model"]),
         now=now,
-        incomplete_from=tr.first_incomplete_bin(
-            time_range, size, now, settings.query.ingestion_delay_seconds
-        ),
+        incomplete_from=bins.incomplete_from(now, settings.query.ingestion_delay_seconds),
     )
 
 
-def _options(values: pd.DataFrame, column: str, selected: list[str] | None) -> list[str]:
-    """Values seen in the range, busiest first, plus whatever is selected (so it stays visible)."""
+def _zones(configured: str) -> tuple[str, ...]:
+    """The zones on offer: the usual ones, the configured one, and a valid one from the link."""
+    linked = st.query_params.get("tz", "") if "tz" not in st.session_state else ""
+    extra = [z for z in (configured, linked) if localtime.is_zone(z) and z not in tr.TIMEZONES]
+    return tuple(dict.fromkeys([*tr.TIMEZONES, *extra]))
+
+
+def _selected(key: str) -> list[str]:
+    """What a filter holds: its state once the widget exists, else the link's values (raw)."""
+    if key in st.session_state:
+        return list(st.session_state[key])
+    return list(dict.fromkeys(unlabel(v) for v in st.query_params.get_all(key)))
+
+
+def _options(values: pd.DataFrame, column: str, selected: list[str]) -> list[str]:
+    """Values seen in the range, busiest first, plus whatever is selected (kept even without data)."""
     seen = (
         values.groupby(column)["tokens"].sum().sort_values(ascending=False).index.tolist()
         if len(values)
         else []
     )
-    return list(dict.fromkeys([*seen, *(selected or [])]))
+    return list(dict.fromkeys([*seen, *selected]))
+
+
+def _without_data(values: pd.DataFrame, column: str, chosen: list[str]) -> list[str]:
+    seen = set(values[column]) if len(values) else set()
+    return [v for v in chosen if v not in seen]
 
 
 def _custom_range(bar: Any, tz: str, end: datetime) -> tr.TimeRange:
@@ -167,9 +245,25 @@ def _custom_range(bar: Any, tz: str, end: datetime) -> tr.TimeRange:
         "From", value=default_from, key="from", bind="query-params", step=timedelta(hours=1)
     )
     stop = bar.datetime_input("To", value=default_to, key="to", bind="query-params", step=timedelta(hours=1))
-    start_utc = (start or default_from).replace(tzinfo=zone).astimezone(UTC)
-    stop_utc = (stop or default_to).replace(tzinfo=zone).astimezone(UTC)
+    start_utc = _bounded((start or default_from).replace(tzinfo=zone).astimezone(UTC))
+    stop_utc = _bounded((stop or default_to).replace(tzinfo=zone).astimezone(UTC))
     if stop_utc <= start_utc:
         bar.warning("“To” must be after “From”: showing the 24 hours before “To”.")
         start_utc = stop_utc - timedelta(hours=24)
     return tr.TimeRange(start_utc, stop_utc)
+
+
+def _bounded(value: datetime) -> datetime:
+    return min(max(value, tr.EARLIEST + timedelta(days=1)), tr.LATEST)
+
+
+def page_links(extra: Mapping[str, links.Rule]) -> str | None:
+    """The one notice naming every value of the link this page ignored (None: nothing ignored)."""
+    params = link_params()
+    rules = {**LINKS, **extra}
+    ignored = links.ignored(params, rules)
+    if st.session_state.get("range", params.get("range", ["24h"])[-1]) != tr.CUSTOM:
+        ignored += [
+            f"{key}={v} (only with range=custom)" for key in ("from", "to") for v in params.get(key, [])
+        ]
+    return links.notice(ignored)

@@ -1,13 +1,24 @@
-"""Headline numbers: this period against the previous one of the same length."""
+"""Headline numbers: this period against the previous one of the same length.
+
+A change is shown only when the previous period is covered by data for most of its length
+(``Coverage``): against a period that holds a few minutes of data, "+489,650.6%" says nothing
+true. Otherwise the tooltip says why there is no change ("previous period: data for 2 h of 30 d").
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pandas as pd
 
 from tokenboard.config import Settings
-from tokenboard.views.labels import change, change_points, label, percent, tokens
+from tokenboard.views import formats
+from tokenboard.views.labels import label
+from tokenboard.views.timerange import TimeRange
+
+# "Most of its length": a change against a period with less data than this would mislead.
+COVERED_ENOUGH = 0.9
 
 
 @dataclass(frozen=True)
@@ -71,10 +82,55 @@ class RequestTotals:
         return (self.rate_limited + self.quota_exceeded) / self.requests if self.requests else 0.0
 
 
-def usage_headlines(now: UsageTotals, before: UsageTotals, period: str) -> list[Headline]:
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the previous period the telemetry covers: from its first row to the end."""
+
+    period: TimeRange
+    first: datetime | None  # the earliest row at or before the period's end (None: no data)
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, column: str, period: TimeRange) -> Coverage:
+        """From the ``data_coverage`` frame (``metrics_first`` or ``requests_first``)."""
+        value = frame[column].iloc[0] if len(frame) else None
+        return cls(period, None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime())
+
+    @property
+    def covered(self) -> timedelta:
+        if self.first is None or self.first >= self.period.end:
+            return timedelta(0)
+        return self.period.end - max(self.first, self.period.start)
+
+    @property
+    def enough(self) -> bool:
+        """True when a change against the previous period means something."""
+        return self.covered >= self.period.length * COVERED_ENOUGH
+
+    def note(self) -> str:
+        """``previous period: data for 2 h of 30 d`` (or ``no data``)."""
+        if self.covered <= timedelta(0):
+            return "previous period: no data"
+        covered, length = formats.length(self.covered), formats.length(self.period.length)
+        return f"previous period: data for {covered} of {length}"
+
+    def change(self, current: float, previous: float) -> str | None:
+        return formats.change(current, previous) if self.enough else None
+
+    def points(self, current: float, previous: float) -> str | None:
+        return formats.points(current, previous) if self.enough else None
+
+    def help(self, text: str) -> str:
+        """A tooltip that says why no change is shown, when that is why."""
+        return text if self.enough else f"No change shown: {self.note()}. {text}"
+
+
+def usage_headlines(now: UsageTotals, before: UsageTotals, period: str, coverage: Coverage) -> list[Headline]:
     def one(name: str, current: float, previous: float) -> Headline:
         return Headline(
-            name, tokens(current), change(current, previous), f"Previous {period}: {tokens(previous)}"
+            name,
+            formats.whole(current),
+            coverage.change(current, previous),
+            coverage.help(f"Previous {period}: {formats.whole(previous)}"),
         )
 
     return [
@@ -85,14 +141,16 @@ def usage_headlines(now: UsageTotals, before: UsageTotals, period: str) -> list[
     ]
 
 
-def limit_headline(now: RequestTotals, before: RequestTotals, period: str) -> Headline:
+def limit_headline(now: RequestTotals, before: RequestTotals, period: str, coverage: Coverage) -> Headline:
     return Headline(
         "Limit-hit rate",
-        percent(now.hit_rate, 2),
-        change_points(now.hit_rate, before.hit_rate) if before.requests else None,
-        f"429 (tokens per minute) and 403 (quota) answers among {now.requests:,} requests; "
-        f"{now.rate_limited:,} × 429, {now.quota_exceeded:,} × 403. "
-        f"Previous {period}: {percent(before.hit_rate, 2)}",
+        formats.percent(now.hit_rate),
+        coverage.points(now.hit_rate, before.hit_rate) if before.requests else None,
+        coverage.help(
+            f"429 (tokens per minute) and 403 (quota) answers among {formats.whole(now.requests)} requests; "
+            f"{formats.whole(now.rate_limited)} × 429, {formats.whole(now.quota_exceeded)} × 403. "
+            f"Previous {period}: {formats.percent(before.hit_rate)}"
+        ),
         inverse=True,
     )
 
@@ -110,7 +168,12 @@ def busiest_headline(name: str, found: tuple[str, float, float] | None) -> Headl
     if found is None:
         return Headline(name, "–")
     value, amount, share = found
-    return Headline(name, value, None, f"{tokens(amount)} tokens, {percent(share)} of all Total Tokens")
+    return Headline(
+        name,
+        value,
+        None,
+        f"{value}: {formats.whole(amount)} tokens, {formats.percent(share)} of all Total Tokens",
+    )
 
 
 def headline_table(

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pandas as pd
 import plotly.graph_objects as go
 
 from tokenboard.config import Settings
 from tokenboard.hits import by_subscription
-from tokenboard.views import style
-from tokenboard.views.chart import Chart, completeness, display_instant, display_time
+from tokenboard.views import formats, links, style
+from tokenboard.views.chart import Axis, Chart, display_time
 from tokenboard.views.labels import DIMENSIONS, labelled
-from tokenboard.views.overview import Headline
+from tokenboard.views.overview import Coverage, Headline, RequestTotals
+
+# What each list is sorted by, said where it is shown (the two lists rank differently).
+RATES_ORDER = "Highest limit-hit rate first (429 + 403 among its requests); only those with a hit."
+WORST_ORDER = "Most limit hits first (429 + 403), then by name; the hit rate is beside them."
+HEADROOM_ORDER = "Closest to its limit first (busiest minute / tokens-per-minute limit)."
+COUNTS = ["requests", "rate_limited", "quota_exceeded", "failed"]
 
 
 def _rates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -23,13 +27,17 @@ def _rates(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def rates_over_time(
-    frame: pd.DataFrame, tz: str = "UTC", incomplete_from: datetime | None = None, end: datetime | None = None
-) -> Chart:
-    """429 and 403 shares of requests per bin, as two lines (one series: split_by = none)."""
-    data = frame.groupby("timestamp", as_index=False)[["requests", "rate_limited", "quota_exceeded"]].sum()
+def rates_over_time(frame: pd.DataFrame, axis: Axis | None = None) -> Chart:
+    """429 and 403 shares of requests per bin, as two lines (one series: split_by = none).
+
+    A bin without requests counts zero requests and zero hits (a rate of 0)."""
+    data = frame.groupby("timestamp", as_index=False)[COUNTS].sum()
+    if axis is not None:
+        data = axis.zero_filled(data, [], COUNTS)
     data = _rates(data)
-    data = data.assign(complete=completeness(data["timestamp"], incomplete_from)).reset_index(drop=True)
+    data = data.assign(complete=axis.complete(data["timestamp"]) if axis is not None else True)
+    data = data.reset_index(drop=True)
+    tz = axis.tz if axis is not None else "UTC"
     if data.empty:
         return Chart(style.empty("No gateway requests in this range"), data)
     x = display_time(data["timestamp"], tz)
@@ -45,12 +53,14 @@ def rates_over_time(
             mode="lines",
             line={"color": color, "width": 2},
             customdata=data[[counts, "requests"]],
-            hovertemplate="%{y:.2%} (%{customdata[0]:,} of %{customdata[1]:,})",
+            hovertemplate=f"%{{y:{formats.PLOT_PERCENT}}} (%{{customdata[0]:{formats.PLOT_WHOLE}}}"
+            f" of %{{customdata[1]:{formats.PLOT_WHOLE}}})",
         )
     fig.update_layout(hovermode="x unified")
-    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(tickformat=formats.PLOT_AXIS_PERCENT)
     style.apply(fig, yaxis_title="share of requests", xaxis_title=f"time ({tz})")
-    style.mark_incomplete(fig, display_instant(incomplete_from, tz), display_instant(end, tz))
+    if axis is not None:
+        axis.shade(fig)
     return Chart(fig, data)
 
 
@@ -77,14 +87,39 @@ def rates_by(frame: pd.DataFrame, by: str) -> Chart:
             name=name,
             orientation="h",
             marker_color=color,
-            hovertemplate="%{y}: %{x:.2%}<extra>" + name + "</extra>",
+            hovertemplate=f"%{{y}}: %{{x:{formats.PLOT_PERCENT}}}<extra>" + name + "</extra>",
         )
     fig.update_layout(barmode="stack")
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(tickformat=".0%")
+    fig.update_xaxes(tickformat=formats.PLOT_AXIS_PERCENT)
     return Chart(
         style.apply(fig, height=max(220, 30 * len(data) + 90), xaxis_title="share of requests"), data
     )
+
+
+def rate_headlines(
+    now: RequestTotals, before: RequestTotals, period: str, coverage: Coverage
+) -> list[Headline]:
+    """The 429 and 403 shares of requests, each against the previous period."""
+
+    def one(name: str, count: int, previous_count: int, what: str) -> Headline:
+        rate = count / now.requests if now.requests else 0.0
+        rate_before = previous_count / before.requests if before.requests else 0.0
+        return Headline(
+            name,
+            formats.percent(rate),
+            coverage.points(rate, rate_before) if before.requests else None,
+            coverage.help(
+                f"{formats.whole(count)} of {formats.whole(now.requests)} requests answered {what}. "
+                f"Previous {period}: {formats.percent(rate_before)}"
+            ),
+            inverse=True,
+        )
+
+    return [
+        one("429 rate limited", now.rate_limited, before.rate_limited, "429"),
+        one("403 quota exceeded", now.quota_exceeded, before.quota_exceeded, "403"),
+    ]
 
 
 def throttled_headline(frame: pd.DataFrame) -> Headline:
@@ -119,8 +154,10 @@ def worst_subscriptions(frame: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     return grouped[columns].reset_index(drop=True)
 
 
-def hits_timeline(frame: pd.DataFrame, subscriptions: list[str], tz: str = "UTC") -> Chart:
-    """When the worst subscriptions were throttled: limit hits per bin as a heatmap."""
+def hits_timeline(frame: pd.DataFrame, subscriptions: list[str], axis: Axis | None = None) -> Chart:
+    """When the worst subscriptions were throttled: limit hits per bin as a heatmap (a column
+    for every bin, so quiet stretches show as quiet)."""
+    tz = axis.tz if axis is not None else "UTC"
     data = labelled(frame)
     data = data[data["series"].isin(subscriptions)]
     data = data.assign(hits=data["rate_limited"] + data["quota_exceeded"])
@@ -132,14 +169,17 @@ def hits_timeline(frame: pd.DataFrame, subscriptions: list[str], tz: str = "UTC"
         index="subscription", columns="timestamp", values="hits", aggfunc="sum", fill_value=0
     )
     wide = wide.reindex([s for s in subscriptions if s in wide.index])
+    if axis is not None:
+        wide = wide.reindex(columns=axis.starts, fill_value=0)
     fig = go.Figure(
         go.Heatmap(
             z=wide.to_numpy(),
             x=display_time(wide.columns.to_series(), tz),
             y=list(wide.index),
             colorscale=[[0, "#f8fafc"], [0.001, "#fee2e2"], [1, style.RATE_LIMITED_COLOR]],
-            hovertemplate="%{y}<br>%{x}<br>%{z:,} limit hits<extra></extra>",
-            colorbar={"title": {"text": "hits"}},
+            zmin=0,
+            hovertemplate=f"%{{y}}<br>%{{x}}<br>%{{z:{formats.PLOT_WHOLE}}} limit hits<extra></extra>",
+            colorbar={"title": {"text": "hits"}, "tickformat": formats.PLOT_COMPACT},
         )
     )
     fig.update_yaxes(autorange="reversed", type="category")
@@ -166,10 +206,13 @@ def headroom(frame: pd.DataFrame, settings: Settings) -> Chart:
             orientation="h",
             marker_color=colors,
             customdata=data[["peak_tokens", "limit"]],
-            text=[f"{p:,.0f} / {lim:,}" for p, lim in zip(data["peak_tokens"], data["limit"], strict=True)],
+            text=[
+                f"{formats.whole(p)} / {formats.whole(lim)}"
+                for p, lim in zip(data["peak_tokens"], data["limit"], strict=True)
+            ],
             textposition="auto",
-            hovertemplate="%{y}<br>peak %{customdata[0]:,.0f} tokens/min of %{customdata[1]:,} "
-            "(%{x:.0%})<extra></extra>",
+            hovertemplate=f"%{{y}}<br>peak %{{customdata[0]:{formats.PLOT_WHOLE}}} tokens/min"
+            f" of %{{customdata[1]:{formats.PLOT_WHOLE}}} (%{{x:{formats.PLOT_PERCENT}}})<extra></extra>",
         )
     )
     fig.add_vline(
@@ -179,7 +222,7 @@ def headroom(frame: pd.DataFrame, settings: Settings) -> Chart:
         annotation_position="top",
     )
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(tickformat=".0%")
+    fig.update_xaxes(tickformat=formats.PLOT_AXIS_PERCENT)
     return Chart(
         style.apply(fig, height=max(240, 30 * len(data) + 100), xaxis_title="peak minute / limit"), data
     )
@@ -192,19 +235,17 @@ def closest_to_limit(frame: pd.DataFrame, settings: Settings) -> list[str]:
 
 
 def headroom_over_time(
-    frame: pd.DataFrame,
-    subscription: str,
-    settings: Settings,
-    tz: str = "UTC",
-    incomplete_from: datetime | None = None,
-    end: datetime | None = None,
+    frame: pd.DataFrame, subscription: str, settings: Settings, axis: Axis | None = None
 ) -> Chart:
-    """One subscription's busiest minute per bin against its tokens-per-minute limit."""
+    """One subscription's busiest minute per bin against its tokens-per-minute limit (zero in
+    bins where it sent nothing)."""
     limit = settings.limits.for_subscription(subscription)
-    data = frame[frame["subscription"] == subscription][["timestamp", "peak_tokens"]].copy()
-    data = data.assign(limit=limit, complete=completeness(data["timestamp"], incomplete_from)).reset_index(
-        drop=True
-    )
+    tz = axis.tz if axis is not None else "UTC"
+    data = frame[frame["subscription"] == subscription][["timestamp", "peak_tokens"]]
+    if axis is not None:
+        data = axis.zero_filled(data, [], ["peak_tokens"])
+    complete = axis.complete(data["timestamp"]) if axis is not None else True
+    data = data.assign(limit=limit, complete=complete).reset_index(drop=True)
     fig = go.Figure()
     if not data.empty:
         fig.add_scatter(
@@ -215,17 +256,18 @@ def headroom_over_time(
             line={"color": style.PALETTE[0], "width": 2},
             fill="tozeroy",
             fillcolor="rgba(37,99,235,0.08)",
-            hovertemplate="%{y:,.0f} tokens/min",
+            hovertemplate=f"%{{y:{formats.PLOT_WHOLE}}} tokens/min",
         )
     fig.add_hline(
         y=limit,
         line={"color": style.LIMIT_COLOR, "dash": "dash", "width": 2},
-        annotation_text=f"limit {limit:,}/min",
+        annotation_text=f"limit {formats.whole(limit)}/min",
         annotation_position="top left",
     )
     fig.update_layout(hovermode="x unified", showlegend=False)
     style.apply(fig, yaxis_title="tokens per minute", xaxis_title=f"time ({tz})")
-    style.mark_incomplete(fig, display_instant(incomplete_from, tz), display_instant(end, tz))
+    if axis is not None:
+        axis.shade(fig)
     return Chart(
         fig,
         labelled(data.assign(subscription=subscription))[
@@ -255,3 +297,8 @@ def throttled_minutes(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
 
 BY = {"subscription": DIMENSIONS["subscription"], "api": DIMENSIONS["api"]}
+# What the Throttling page's own URL parameters accept (the sidebar's are in ui/sidebar.py).
+LINKS = {
+    "by": links.one_of(BY.values()),
+    "headroom": links.anything(),  # a subscription: kept even if the range has no data for it
+}

@@ -1,12 +1,14 @@
-"""Time ranges the sidebar offers: presets, the previous period, bins, the ingesting edge."""
+"""Time ranges the sidebar offers: presets, the previous period, the bin, times in links.
+
+The bins themselves, on the local calendar of the display zone, are ``tokenboard/localtime.py``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from tokenboard import kql
+from tokenboard import kql, localtime
 
 PRESETS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -16,16 +18,14 @@ PRESETS: dict[str, timedelta] = {
 }
 CUSTOM = "custom"
 AUTO = "auto"
-GRANULARITIES: dict[str, timedelta] = {
-    "1m": timedelta(minutes=1),
-    "5m": timedelta(minutes=5),
-    "15m": timedelta(minutes=15),
-    "1h": timedelta(hours=1),
-    "6h": timedelta(hours=6),
-    "1d": timedelta(days=1),
-}
+# Bins a user can pick; day, week (from Monday) and month start at local midnight.
+GRANULARITIES = ("1m", "5m", "15m", "1h", "6h", "1d", "1w", localtime.MONTH)
+GRANULARITY_NAMES = {"1w": "1 week", localtime.MONTH: "1 month"}
 # A chart with more points than this is unreadable and slow: fall back to auto.
 MAX_BINS = 1500
+# Times a link or a custom range may name: Application Insights keeps at most a few years.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 TIMEZONES = (
     "UTC",
     "Europe/London",
@@ -60,8 +60,8 @@ class TimeRange:
 def zone(name: str) -> ZoneInfo:
     """A time zone by IANA name; unknown names fall back to UTC rather than failing a page."""
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return localtime.zone(name)
+    except ValueError:
         return ZoneInfo("UTC")
 
 
@@ -80,7 +80,10 @@ def preset_range(preset: str, end: datetime) -> TimeRange:
 
 
 def parse_instant(text: str, tz: str = "UTC") -> datetime | None:
-    """An ISO 8601 time from a URL (``2025-06-02T12:00:00Z``); naive means the display zone."""
+    """An ISO 8601 time from a URL (``2025-06-02T12:00:00Z``); naive means the display zone.
+
+    None for anything else, and for times outside ``EARLIEST`` .. ``LATEST`` (a range there
+    could not even be computed: ``0001-01-01`` minus 30 days does not exist)."""
     text = (text or "").strip()
     if not text:
         return None
@@ -88,11 +91,12 @@ def parse_instant(text: str, tz: str = "UTC") -> datetime | None:
         value = datetime.fromisoformat(
             text.replace("Z", "+00:00").replace(" ", "+", 1) if "T" in text else text
         )
-    except ValueError:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zone(tz))
+        value = value.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone(tz))
-    return value.astimezone(UTC)
+    return value if EARLIEST <= value < LATEST else None
 
 
 def format_instant(value: datetime) -> str:
@@ -100,42 +104,27 @@ def format_instant(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def bin_size(time_range: TimeRange, granularity: str = AUTO) -> timedelta:
+def bin_unit(time_range: TimeRange, granularity: str = AUTO) -> str:
     """The chart bin: chosen by the user unless it would give more than MAX_BINS points."""
-    chosen = GRANULARITIES.get(granularity)
-    if chosen is None or time_range.length / chosen > MAX_BINS:
-        return kql.auto_bin(time_range.start, time_range.end)
-    return chosen
+    if (
+        granularity in GRANULARITIES
+        and localtime.count(time_range.start, time_range.end, granularity) <= MAX_BINS
+    ):
+        return granularity
+    return auto_unit(time_range)
 
 
-def describe_bin(size: timedelta) -> str:
-    seconds = int(size.total_seconds())
-    for unit, width in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % width == 0:
-            return f"{seconds // width}{unit}"
-    return f"{seconds}s"
+def auto_unit(time_range: TimeRange) -> str:
+    """At most about 200 points, in the same steps on every backend; weeks or months for years."""
+    unit = localtime.unit_of(kql.auto_bin(time_range.start, time_range.end))
+    for candidate in (unit, "1w"):
+        if localtime.count(time_range.start, time_range.end, candidate) <= MAX_BINS:
+            return candidate
+    return localtime.MONTH
 
 
-def ingesting_since(now: datetime, ingestion_delay_seconds: int) -> datetime:
-    """Data newer than this may still be arriving (App Insights ingests with a delay)."""
-    return now.astimezone(UTC) - timedelta(seconds=ingestion_delay_seconds)
-
-
-def first_incomplete_bin(
-    time_range: TimeRange, size: timedelta, now: datetime, ingestion_delay_seconds: int
-) -> datetime | None:
-    """Start of the first bin that is not whole, or None if every bin is complete.
-
-    A bin is incomplete when data for part of it may still be arriving (it ends after the
-    ingesting edge) or when the range ends inside it. Bins are aligned to multiples of
-    ``size`` since the epoch, as KQL's ``bin()`` does.
-    """
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    edge = min(ingesting_since(now, ingestion_delay_seconds), time_range.end)
-    if edge == time_range.end and (time_range.end - epoch) % size == timedelta(0):
-        return None  # everything has arrived and the range ends on a bin boundary
-    start = epoch + ((edge - epoch) // size) * size
-    return max(start, epoch + ((time_range.start - epoch) // size) * size)
+def describe_unit(unit: str) -> str:
+    return GRANULARITY_NAMES.get(unit, unit)
 
 
 def range_label(time_range: TimeRange, tz: str) -> str:
@@ -143,10 +132,3 @@ def range_label(time_range: TimeRange, tz: str) -> str:
     z = zone(tz)
     fmt = "%Y-%m-%d %H:%M"
     return f"{time_range.start.astimezone(z):{fmt}} → {time_range.end.astimezone(z):{fmt}} ({tz})"
-
-
-def human_length(length: timedelta) -> str:
-    hours = length.total_seconds() / 3600
-    if hours < 48:
-        return f"{hours:g} h"
-    return f"{hours / 24:g} d"

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from tokenboard.config import Settings
-from tokenboard.views import style
-from tokenboard.views.chart import Chart, completeness, display_instant, display_time
+from tokenboard.views import formats, links, style
+from tokenboard.views.chart import Axis, Chart, display_time
 from tokenboard.views.labels import DIMENSIONS, labelled
 
 SPLITS = {"metric": "Metric", **DIMENSIONS}
+TOP_ORDER = "Most Total Tokens first, with each one's share of all Total Tokens."
+VIEWS = ("Table", "Heatmap")
+NO_COLUMNS = "(nothing)"
+TOP_MIN, TOP_MAX, TOP_DEFAULT = 3, 30, 10
+# What the Usage page's own URL parameters accept (the sidebar's are in ui/sidebar.py).
+LINKS = {
+    "split": links.one_of(SPLITS.values()),
+    "rows": links.one_of(DIMENSIONS.values()),
+    "cols": links.one_of([NO_COLUMNS, *DIMENSIONS.values()]),
+    "measure": links.anything(),  # a metric name: kept even if the range has none of it
+    "view": links.one_of(VIEWS),
+    "top": links.whole_between(TOP_MIN, TOP_MAX),
+}
 MAX_SERIES = 10
 OTHER = "Other"
 CALLS = "Calls"
@@ -30,20 +42,20 @@ def metric_kind(name: str, settings: Settings) -> str:
 
 
 def tokens_over_time(
-    frame: pd.DataFrame,
-    split_by: str,
-    settings: Settings,
-    tz: str = "UTC",
-    incomplete_from: datetime | None = None,
-    end: datetime | None = None,
+    frame: pd.DataFrame, split_by: str, settings: Settings, axis: Axis | None = None
 ) -> Chart:
     """Stacked tokens per bin. By metric: prompt + completion stacked, total as a line on top,
     other categories as dotted lines (they overlap prompt/completion, so stacking them would
-    double count). By a dimension: Total Tokens stacked by its values, the smallest as "Other"."""
+    double count). By a dimension: Total Tokens stacked by its values, the smallest as "Other".
+    Bins without data are zeros; partial bins at either end are shaded."""
     data = labelled(frame[["timestamp", "series", "tokens", "calls"]])
     if split_by != "metric":
         data = _fold_small_series(data)
-    data = data.assign(complete=completeness(data["timestamp"], incomplete_from)).reset_index(drop=True)
+    if axis is not None:
+        data = axis.zero_filled(data, ["series"], ["tokens", "calls"])
+    data = data.assign(complete=axis.complete(data["timestamp"]) if axis is not None else True)
+    data = data.sort_values(["timestamp", "series"], kind="stable").reset_index(drop=True)
+    tz = axis.tz if axis is not None else "UTC"
     fig = go.Figure()
     if data.empty:
         return Chart(style.empty("No tokens in this range"), data)
@@ -93,10 +105,11 @@ def tokens_over_time(
                 mode="lines",
                 line={"width": 0.5, "color": color},
             )
-    fig.update_traces(hovertemplate="%{y:,.0f}")
+    fig.update_traces(hovertemplate=f"%{{y:{formats.PLOT_WHOLE}}}")
     fig.update_layout(hovermode="x unified", legend_traceorder="normal")
     style.apply(fig, yaxis_title="tokens", xaxis_title=f"time ({tz})")
-    style.mark_incomplete(fig, display_instant(incomplete_from, tz), display_instant(end, tz))
+    if axis is not None:
+        axis.shade(fig)
     return Chart(fig, data)
 
 
@@ -113,8 +126,9 @@ def _fold_small_series(data: pd.DataFrame) -> pd.DataFrame:
 # --- pivot --------------------------------------------------------------------------------
 
 
-def measures(frame: pd.DataFrame, settings: Settings) -> list[str]:
-    """What a pivot cell can hold: the three token metrics, calls, then any other metric seen."""
+def measures(frame: pd.DataFrame, settings: Settings, selected: str | None = None) -> list[str]:
+    """What a pivot cell can hold: the three token metrics, calls, then any other metric seen
+    (and ``selected``, e.g. from a link, even when this range has none of it)."""
     known = [
         settings.telemetry.total_metric,
         settings.telemetry.prompt_metric,
@@ -122,7 +136,7 @@ def measures(frame: pd.DataFrame, settings: Settings) -> list[str]:
         CALLS,
     ]
     others = sorted(set(frame["metric"]) - set(known)) if not frame.empty else []
-    return known + others
+    return list(dict.fromkeys([*known, *others, *([selected] if selected else [])]))
 
 
 def pivot(
@@ -164,10 +178,12 @@ def heatmap(table: pd.DataFrame, measure: str, number: str = ",.0f") -> go.Figur
             x=list(cells.columns),
             y=list(cells.index),
             colorscale="Blues",
+            zmin=0,  # one cell, or equal cells, still get a readable scale from zero
+            zmax=max(float(cells.to_numpy().max()), 1.0),
             texttemplate="%{z:" + number + "}",  # a number format, not data text
             meta=measure,  # data text reaches a template only through %{...}, never concatenated
             hovertemplate="%{y} · %{x}<br>%{meta}: %{z:" + number + "}<extra></extra>",
-            colorbar={"title": {"text": measure}},
+            colorbar={"title": {"text": measure}, "tickformat": formats.PLOT_COMPACT},
         )
     )
     fig.update_yaxes(autorange="reversed", type="category")
@@ -190,10 +206,11 @@ def prompt_completion_ratio(top: pd.DataFrame) -> Chart:
         data,
         "prompt_per_completion",
         color=style.METRIC_COLORS["prompt"],
-        text=data["prompt_per_completion"].map(lambda r: f"{r:.2f} : 1" if pd.notna(r) else "–"),
+        text=data["prompt_per_completion"].map(lambda r: formats.ratio(r) if pd.notna(r) else "–"),
         customdata=data[["prompt_tokens", "completion_tokens"]],
-        hovertemplate="%{y}<br>%{x:.2f} prompt tokens per completion token"
-        "<br>prompt %{customdata[0]:,.0f} · completion %{customdata[1]:,.0f}<extra></extra>",
+        hovertemplate="%{y}<br>%{x:,.2f} prompt tokens per completion token"
+        f"<br>prompt %{{customdata[0]:{formats.PLOT_WHOLE}}}"
+        f" · completion %{{customdata[1]:{formats.PLOT_WHOLE}}}<extra></extra>",
         headroom=1.2,
     )
     return Chart(style.apply(fig, height=_bar_height(len(data)), xaxis_title="prompt : completion"), data)
@@ -212,9 +229,10 @@ def top_consumers(top: pd.DataFrame, n: int) -> Chart:
         data,
         "total_tokens",
         color=style.PALETTE[0],
-        text=[f"{s:.1%}" for s in data["share"]],
+        text=[formats.percent(s) for s in data["share"]],
         customdata=data[["share"]],
-        hovertemplate="%{y}<br>%{x:,.0f} tokens (%{customdata[0]:.1%})<extra></extra>",
+        hovertemplate=f"%{{y}}<br>%{{x:{formats.PLOT_WHOLE}}} tokens"
+        f" (%{{customdata[0]:{formats.PLOT_PERCENT}}})<extra></extra>",
         headroom=1.25,
     )
     fig.update_layout(clickmode="event+select")
