@@ -6,12 +6,19 @@ import pandas as pd
 import streamlit as st
 
 from tokenboard import access, probe, safe
-from tokenboard.gateway.embedded import default_api, default_key, ensure_gateway, uses_embedded_gateway
+from tokenboard.gateway.embedded import (
+    default_api,
+    default_key,
+    ensure_gateway,
+    key_owner,
+    uses_embedded_gateway,
+)
 from tokenboard.safe import md
 from tokenboard.ui import panels
 from tokenboard.ui.access import guard_page
 from tokenboard.ui.settings import app_settings
-from tokenboard.views.burst import burst_figure
+from tokenboard.views import formats
+from tokenboard.views.burst import burst_figure, limit_cells, owner_note
 
 settings = app_settings()
 visitor = guard_page(settings, operator=True)
@@ -84,15 +91,13 @@ except probe.ProbeInputError as exc:
     st.stop()
 
 
+st.caption(owner_note(key_owner(settings, url, request.key), uses_embedded_gateway(settings)))
+
+
 def show_limits(result: probe.ProbeResult) -> None:
-    cells = st.columns(6)
-    for cell, (label, value) in zip(cells, (
-        ("Status", result.status or "no answer"), ("Latency", f"{result.latency_ms:.0f} ms"),
-        ("Remaining tokens", result.remaining_tokens), ("Consumed tokens", result.consumed_tokens),
-        ("Retry-After", f"{result.retry_after} s" if result.retry_after is not None else None),
-        ("Remaining quota", result.remaining_quota_tokens),
-    ), strict=True):  # fmt: skip
-        cell.metric(label, "—" if value is None else value)
+    cells = limit_cells(result)
+    for cell, (label, value) in zip(st.columns(len(cells)), cells, strict=True):
+        cell.metric(label, value)
 
 
 send_tab, burst_tab = st.tabs(["Send once", "Burst"])
@@ -107,8 +112,9 @@ with send_tab:
         elif result.status and result.status >= 400:
             st.warning(f"**{result.status}**: {md(result.message or 'no message in the answer')}")
         else:
-            st.metric("Tokens used (prompt + completion)", f"{result.total_tokens} = "
-                      f"{result.prompt_tokens} + {result.completion_tokens}")  # fmt: skip
+            st.metric("Tokens used (prompt + completion)", f"{formats.whole(result.total_tokens or 0)} = "
+                      f"{formats.whole(result.prompt_tokens or 0)} + "
+                      f"{formats.whole(result.completion_tokens or 0)}")  # fmt: skip
             st.markdown(f"**Reply:** {md(result.reply, lines=True)}")
         with st.expander("All response headers"):
             headers = {"header": list(result.headers), "value": list(result.headers.values())}
@@ -136,10 +142,12 @@ with burst_tab:
         panels.figure(burst_figure(results), key="burst-chart", into=live)
         summary = probe.summarize(results)
         cells = st.columns(4)
-        cells[0].metric("Requests sent", summary.requests)
-        cells[1].metric("Admitted before the limit", summary.admitted)
-        cells[2].metric("Tokens admitted", summary.admitted_tokens)
-        cells[3].metric("Retry-After", "—" if summary.retry_after is None else f"{summary.retry_after} s")
+        cells[0].metric("Requests sent", formats.whole(summary.requests))
+        cells[1].metric("Admitted before the limit", formats.whole(summary.admitted))
+        cells[2].metric("Tokens admitted", formats.whole(summary.admitted_tokens))
+        cells[3].metric(
+            "Retry-After", "—" if summary.retry_after is None else formats.seconds(summary.retry_after)
+        )
         if summary.first_limit_status:
             st.success(f"Limit reached: request {summary.first_limit_index + 1} answered "
                        f"{summary.first_limit_status}.", icon=":material/block:")  # fmt: skip

@@ -452,6 +452,11 @@ class Gateway(Section):
         SecretStr(""),
         description="Subscription key for test requests. A secret: never shown, logged or exported.",
     )
+    subscription_name: Text = Field(
+        "",
+        description="The subscription that key belongs to, named on the Test request page (APIM's answers\n"
+        "do not say; the local gateway knows its own keys). Empty: shown as unknown.",
+    )
     subscriptions: KeyTable = Field(
         default_factory=dict,
         description='The local gateway\'s subscriptions and their keys: a table, "id=key,id2=key2" or\n'

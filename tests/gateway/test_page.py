@@ -9,6 +9,7 @@ from gateway_helpers import free_port
 from streamlit.testing.v1 import AppTest
 
 from tokenboard.gateway import embedded
+from tokenboard.gateway.config import demo_keys
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Test_request.py")
 
@@ -31,6 +32,12 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def number(text: str) -> int:
+    """A number as the page shows it: thousands separated (``9,954``)."""
+    assert text.replace(",", "").isdigit() and (len(text) < 4 or "," in text), text
+    return int(text.replace(",", ""))
+
+
 def test_send_once_shows_status_limit_headers_and_reply(make_gateway, data_dir) -> None:
     gw = make_gateway(tokens_per_minute=500)
     at = page(gateway_url=gw.url, gateway_subscription_key=gw.key, data_dir=str(data_dir))
@@ -40,7 +47,7 @@ def test_send_once_shows_status_limit_headers_and_reply(make_gateway, data_dir) 
     at.button(key="send").click().run()
     shown = metrics(at)
     assert shown["Status"] == "200"
-    assert int(shown["Remaining tokens"]) < 500 and int(shown["Consumed tokens"]) > 0
+    assert number(shown["Remaining tokens"]) < 500 and number(shown["Consumed tokens"]) > 0
     assert any("Mock reply from gpt-4o-mini" in m.value for m in at.markdown)
     assert gw.key not in str(at._tree)
 
@@ -52,8 +59,8 @@ def test_burst_runs_until_429_and_offers_the_csv(make_gateway, data_dir) -> None
     at.button(key="burst").click().run()
     assert not at.exception
     shown = metrics(at)
-    assert shown["Retry-After"] == "60 s" and int(shown["Admitted before the limit"]) >= 1
-    assert int(shown["Requests sent"]) == int(shown["Admitted before the limit"]) + 1
+    assert shown["Retry-After"] == "60 s" and number(shown["Admitted before the limit"]) >= 1
+    assert number(shown["Requests sent"]) == number(shown["Admitted before the limit"]) + 1
     assert any("answered 429" in s.value for s in at.success)
     assert at.get("plotly_chart") and at.get("download_button")
     assert gw.key not in str(at._tree)
@@ -63,10 +70,28 @@ def test_embedded_gateway_is_started_and_answers(data_dir) -> None:
     try:
         at = page(data_dir=str(data_dir), seed_on_start=False)
         assert any("Using the local gateway at" in i.value for i in at.info)
+        first = next(iter(demo_keys(data_dir)))
+        assert any(f"The key belongs to subscription **{first}**" in c.value for c in at.caption)
         at.button(key="send").click().run()
         assert metrics(at)["Status"] == "200"
     finally:
         embedded.stop_all()
+
+
+def test_large_numbers_have_thousands_separators_and_the_key_is_named(make_gateway, data_dir) -> None:
+    gw = make_gateway(tokens_per_minute=50_000)
+    at = page(gateway_url=gw.url, gateway_subscription_key=gw.key, data_dir=str(data_dir))
+    assert any("Which subscription this key belongs to is unknown" in c.value for c in at.caption)
+    at.button(key="send").click().run()
+    remaining = metrics(at)["Remaining tokens"]
+    assert "," in remaining and 40_000 < number(remaining) < 50_000
+    named = page(
+        gateway_url=gw.url,
+        gateway_subscription_key=gw.key,
+        gateway_subscription_name="contoso-prod",
+        data_dir=str(data_dir),
+    )
+    assert any("The key belongs to subscription **contoso-prod**" in c.value for c in named.caption)
 
 
 def test_gateway_down_is_a_clear_message(data_dir) -> None:

@@ -10,11 +10,11 @@ import pytest
 from tokenboard import localtime
 from tokenboard.config import Settings
 from tokenboard.export import to_csv
-from tokenboard.views import timerange as tr
 from tokenboard.views import formats, links, overview, usage
+from tokenboard.views import timerange as tr
 from tokenboard.views.chart import Axis
-from tokenboard.views.overview import Coverage, UsageTotals
 from tokenboard.views.labels import label, labelled, unlabel
+from tokenboard.views.overview import Coverage, UsageTotals
 
 END = datetime(2025, 3, 3, 14, 7, tzinfo=UTC)
 

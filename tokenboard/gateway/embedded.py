@@ -74,3 +74,20 @@ def stop_all() -> None:
         _servers.clear()
     for server in servers:
         server.stop()
+
+
+def key_owner(settings: Settings, gateway_url: str, key: str) -> str | None:
+    """The subscription ``key`` belongs to, when it can be known: the embedded gateway knows its
+    own keys; for any other gateway (APIM says nothing about it) only the configured key has a
+    name, ``gateway.subscription_name``. None: unknown."""
+    if not key:
+        return None
+    if uses_embedded_gateway(settings) and gateway_url.rstrip("/") == ensure_gateway(settings):
+        for subscription in load_gateway_config(settings).subscriptions:
+            if subscription.key == key:
+                return subscription.id
+        return None
+    configured = settings.gateway.subscription_key.get_secret_value()
+    if key != configured:
+        return None
+    return settings.gateway.subscription_name.strip() or None
