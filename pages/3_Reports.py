@@ -55,11 +55,7 @@ with errors.shown():
         on_click="ignore",
         width="stretch",
     )
-    shown = table.head(PREVIEW_ROWS)
-    config = panels.report_columns(table, f.tz, settings.currency)
-    st.dataframe(
-        panels.shown(shown, f.tz, config), hide_index=True, column_config=config, key="report-preview"
-    )
+    panels.report_preview(table.head(PREVIEW_ROWS), f.tz, settings.currency, key="report-preview")
     if len(table) > PREVIEW_ROWS:
         st.caption(
             f"Showing the first {formats.whole(PREVIEW_ROWS)} rows; "

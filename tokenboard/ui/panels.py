@@ -74,6 +74,7 @@ def table(
         column_config=dict(column_config or {}),
         on_select="rerun" if selectable else "ignore",
         selection_mode="single-row",
+        placeholder="",  # a missing value is an empty cell, never "None"
     )
     details(frame if csv is None else csv, queries, key=key, filename=filename)
     return event
@@ -111,17 +112,40 @@ def shown(frame: pd.DataFrame, tz: str, column_config: Mapping[str, Any] | None 
     return out
 
 
-def report_columns(table: pd.DataFrame, tz: str, currency: str) -> dict[str, Any]:
-    """Column formats of a report preview, by the report's column naming (README, Reports)."""
-    columns = [str(c) for c in table.columns]
-    return {
-        **times(*[c for c in columns if isinstance(table[c].dtype, pd.DatetimeTZDtype)], tz=tz),
+# The columns a report row is about: pinned, so they stay in view when the table scrolls.
+REPORT_KEYS = ("day", "month", "subscription", "api", "model")
+
+
+def report_preview(table: pd.DataFrame, tz: str, currency: str, key: str) -> None:
+    """A report's rows as a table: columns that hold the same value in every row (the range, the
+    time zone) are said once above it instead of repeated; the row's keys are pinned."""
+    same = [str(c) for c in table.columns if len(table) > 1 and table[c].nunique(dropna=False) == 1]
+    if same:
+        once = shown(table[same].head(1), tz)
+        values = ", ".join(f"{c} {_cell(once[c].iloc[0])}" for c in same)
+        st.caption(f"In every row: {values}" + (f" (times in {tz})" if tz != "UTC" else "") + ".")
+    rest = table.drop(columns=same)
+    columns = [str(c) for c in rest.columns]
+    config: dict[str, Any] = {
+        **times(*[c for c in columns if isinstance(rest[c].dtype, pd.DatetimeTZDtype)], tz=tz),
         **numbers(
             *[c for c in columns if c.endswith(("tokens", "calls", "requests", "_429", "_403", "limit"))]
         ),
         **money(*[c for c in columns if c.startswith("cost")], currency=currency),
         **percents(*[c for c in columns if c.startswith("share") or c.endswith(("rate", "of_limit"))]),
     }
+    for column in REPORT_KEYS:
+        if column in columns:
+            config[column] = st.column_config.Column(column, pinned=True)
+    st.dataframe(shown(rest, tz, config), hide_index=True, column_config=config, key=key, placeholder="")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if pd.api.types.is_number(value) and not pd.api.types.is_bool(value) and value == value:
+        return formats.whole(value) if float(value).is_integer() else f"{value:,}"
+    return "" if value is None or value != value else str(value)
 
 
 def times(*columns: str, tz: str) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def _instant(value: str) -> str | None:
 
 
 def _zone(value: str) -> str | None:
-    return None if localtime.is_zone(value) else "unknown time zone"
+    return None if localtime.is_zone(value) else ""
 
 
 # What the sidebar's parameters accept in a link (pages add their own).

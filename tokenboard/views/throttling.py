@@ -262,7 +262,7 @@ def headroom_over_time(
         y=limit,
         line={"color": style.LIMIT_COLOR, "dash": "dash", "width": 2},
         annotation_text=f"limit {formats.whole(limit)}/min",
-        annotation_position="top left",
+        annotation_position="bottom left",  # under the line: "incomplete" sits at the top
     )
     fig.update_layout(hovermode="x unified", showlegend=False)
     style.apply(fig, yaxis_title="tokens per minute", xaxis_title=f"time ({tz})")
