@@ -7,6 +7,7 @@ values through ``safe.md`` here, so pages cannot forget it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from numbers import Real
 from typing import Any, Literal
 
 import pandas as pd
@@ -143,8 +144,9 @@ def report_preview(table: pd.DataFrame, tz: str, currency: str, key: str) -> Non
 def _cell(value: Any) -> str:
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M")
-    if pd.api.types.is_number(value) and not pd.api.types.is_bool(value) and value == value:
-        return formats.whole(value) if float(value).is_integer() else f"{value:,}"
+    if isinstance(value, Real) and not isinstance(value, bool) and value == value:
+        number = float(value)
+        return formats.whole(number) if number.is_integer() else f"{number:,}"
     return "" if value is None or value != value else str(value)
 
 
