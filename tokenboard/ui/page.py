@@ -14,6 +14,7 @@ from tokenboard.ui.access import guard_page
 from tokenboard.ui.backend import get_backend
 from tokenboard.ui.settings import app_settings
 from tokenboard.ui.sidebar import Filters, page_links, sidebar
+from tokenboard.views import safe
 from tokenboard.views.labels import label
 from tokenboard.views.links import Rule
 
@@ -69,7 +70,7 @@ def start(title: str, icon: str, intro: str = "", links: Mapping[str, Rule] | No
 def empty(filters: Filters, what: str = "token usage") -> None:
     """Say plainly that the range (with its filters) holds nothing, and stop the page."""
     chosen = "; ".join(
-        f"{name}: {', '.join(label(v) for v in values)}" for name, values in filters.chosen.items()
+        f"{name}: {', '.join(safe.md(label(v)) for v in values)}" for name, values in filters.chosen.items()
     )
     where = f" for {chosen}" if chosen else ""
     advice = "Pick a longer time range or change the filters in the sidebar."

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from tokenboard.views import safe
+
 # Streamlit's own query parameters: never ours to judge.
 RESERVED = frozenset({"embed", "embed_options"})
 MAX_SHOWN = 60  # characters of one value in the notice
@@ -69,10 +71,12 @@ def ignored(params: Mapping[str, Sequence[str]], rules: Mapping[str, Rule]) -> l
 
 
 def notice(items: Sequence[str]) -> str | None:
-    """One sentence naming everything ignored: ``Ignored from the link: range=zzz, tz=Mars/Base.``"""
+    """One sentence naming everything ignored: ``Ignored from the link: range=zzz, tz=Mars/Base.``
+
+    Markdown (for ``st.warning``), each value escaped: a link's text is shown, never rendered."""
     if not items:
         return None
-    return "Ignored from the link: " + ", ".join(items) + "."
+    return "Ignored from the link: " + ", ".join(safe.md(item) for item in items) + "."
 
 
 def _pair(key: str, value: str) -> str:
