@@ -257,3 +257,13 @@ def test_unpaired_surrogates_are_refused() -> None:
 def test_list_parameters_refuse_nested_objects() -> None:
     with pytest.raises(kql.QueryError, match="cannot hold"):
         kql.literal("dynamic", [{"a": 1}])
+
+
+def test_a_bin_phase_is_an_offset_zero_or_more_not_a_width() -> None:
+    query = kql.get_query("tokens_over_time")
+    window = {"start_time": NOW - timedelta(days=1), "end_time": NOW, "bin_size": timedelta(days=1)}
+    assert kql.resolve(query, window, NOW)["bin_phase"] == timedelta(0)  # the default: UTC midnight
+    kolkata = kql.resolve(query, {**window, "bin_phase": timedelta(hours=18, minutes=30)}, NOW)
+    assert kolkata["bin_phase"] == timedelta(hours=18, minutes=30)
+    with pytest.raises(kql.OutOfRange, match="bin_phase must not be negative"):
+        kql.resolve(query, {**window, "bin_phase": timedelta(hours=-1)}, NOW)

@@ -362,9 +362,18 @@ def resolve(query: QueryFile, params: Mapping[str, Any], now: datetime | None = 
     for p in query.params:
         if p.type == "datetime" and values[p.name] is not None:
             check_time(values[p.name])
-        if p.type == "timespan":
+        if p.type == "timespan" and p.name.endswith("_phase"):
+            _check_phase(p.name, values[p.name])
+        elif p.type == "timespan":
             _check_bins(p.name, values[p.name], values.get("start_time"), values.get("end_time"))
     return values
+
+
+def _check_phase(name: str, offset: timedelta) -> None:
+    """A ``*_phase`` timespan is where bins start after the epoch's grid (local midnight in a
+    time zone, tokenboard/localtime.py): zero or more, not a width."""
+    if offset < timedelta(0):
+        raise OutOfRange(f"{name} must not be negative")
 
 
 def _check_bins(name: str, width: timedelta, start: datetime | None, end: datetime | None) -> None:
