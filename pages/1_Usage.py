@@ -55,6 +55,7 @@ with errors.shown():
         st.caption(f"Not in the cost: {md(named)}. Give them a price in `[prices]`.")
 
     st.subheader("Pivot")
+    st.caption(usage.PIVOT_ORDER)
     dims = list(DIMENSIONS)
     c1, c2, c3, c4 = st.columns([1, 1, 1.3, 1])
     rows = c1.selectbox("Rows", dims, format_func=DIMENSIONS.get, key="rows", bind="query-params")
@@ -127,7 +128,8 @@ with errors.shown():
         chart = usage.prompt_completion_ratio(top.sort_values("total_tokens", ascending=False).head(n))
         panels.chart(chart, key="usage-ratio", queries=[top_q], filename="prompt_completion_ratio")
         st.caption(
-            f"Prompt tokens per completion token of the top {n}: high means long prompts, short answers."
+            f"Prompt tokens per completion token of the top {n}, highest first: "
+            "high means long prompts, short answers."
         )
 
     st.subheader("Cost by subscription")

@@ -128,3 +128,13 @@ def test_empty_report_keeps_its_columns(seeded_backend):
         table = reports.build_report(name, seeded_backend, {"start_time": start, "end_time": start + DAY})
         assert list(table.columns) == [c for c, _ in report.columns]
         assert to_csv(table).decode().strip() == ",".join(c for c, _ in report.columns)
+
+
+def test_daily_report_follows_the_sidebar_time_zone(open_page, downloads, demo_end):
+    at = open_page("reports", report="Daily usage", tz="Asia/Kolkata")
+    assert any("--param time_zone=Asia/Kolkata" in c.value for c in at.code)
+    assert any("Days and months start at midnight in Asia/Kolkata" in c.value for c in at.caption)
+    name = f"daily_usage_{demo_end - DAY:%Y%m%d}-{demo_end:%Y%m%d}.csv"
+    csv = csv_frame(download(at, downloads, name))
+    # 24 h ending 19:37 in Kolkata (14:07 UTC) touch two local days.
+    assert set(csv["day"]) == {"2025-03-02", "2025-03-03"} and set(csv["time_zone"]) == {"Asia/Kolkata"}

@@ -14,6 +14,7 @@ from tokenboard.views.labels import DIMENSIONS, labelled
 
 SPLITS = {"metric": "Metric", **DIMENSIONS}
 TOP_ORDER = "Most Total Tokens first, with each one's share of all Total Tokens."
+PIVOT_ORDER = "Rows with the largest Total first; the Total row and column add up the cells."
 VIEWS = ("Table", "Heatmap")
 NO_COLUMNS = "(nothing)"
 TOP_MIN, TOP_MAX, TOP_DEFAULT = 3, 30, 10
