@@ -250,7 +250,7 @@ def _limit_hit_causes(d, v):
     for name in ("gateway_429", "backend_429", "quota_403", "other_403", "unattributed"):
         r[name] = r["itemCount"].where(r["cause"] == name, 0)
     r["assumed_quota"] = r["itemCount"].where((r["cause"] == "quota_403") & (body == ""), 0)
-    r["timestamp"] = r["timestamp"].dt.floor(pd.Timedelta(v["bin_size"]))
+    r["timestamp"] = _bin(r["timestamp"], v)
     columns = ["gateway_429", "backend_429", "quota_403", "other_403", "unattributed", "assumed_quota"]
     out = r.groupby(["timestamp", "subscription", "api"], as_index=False)[columns].sum()
     out["backend_logged"] = logged

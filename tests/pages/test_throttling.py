@@ -197,7 +197,7 @@ def test_the_candidate_slider_answers_the_what_if(open_page, minute_tokens):
     values = minute_tokens["contoso-prod"].to_numpy()
     over = values[values > 5_000]
     assert metric(at, "Minutes over the candidate").value == f"{len(over):,}"
-    assert metric(at, "Share of active minutes").value == f"{len(over) / len(values):.2%}"
+    assert metric(at, "Share of active minutes").value == f"{len(over) / len(values):.1%}"
     assert metric(at, "Tokens it would have refused").value == f"{round((over - 5_000).sum()):,}"
     at.select_slider(key="budget").set_value(0.05).run()
     suggested = planning.round_up(np.quantile(values, 0.95, method="inverted_cdf"))

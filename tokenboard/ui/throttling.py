@@ -12,19 +12,19 @@ from tokenboard.backends import Backend
 from tokenboard.config import Settings
 from tokenboard.ui import data, panels
 from tokenboard.ui.sidebar import Filters
-from tokenboard.views import causes, retries
+from tokenboard.views import causes, formats, retries
 from tokenboard.views import planning as plan_views
 from tokenboard.views.labels import DIMENSIONS, label
 
 
 def causes_section(backend: Backend, f: Filters) -> None:
     st.subheader("Who refused: the gateway's limit, the deployment's, the quota, or something else")
-    frame, bound = data.run(backend, "limit_hit_causes", f.params())
+    frame, bound = data.run_binned(backend, "limit_hit_causes", f, maxima=("backend_logged",))
     panels.metrics(causes.headlines(frame))
     for note in causes.notes(frame):
         st.info(note, icon=":material/info:")
-    chart = causes.over_time(frame, f.tz, f.incomplete_from, f.time_range.end)
-    panels.chart(chart, key="causes-time", queries=[bound], filename="limit_hit_causes_over_time")
+    chart = causes.over_time(frame, f.axis)
+    panels.chart(chart, key="causes-time", queries=bound, filename="limit_hit_causes_over_time")
     by = (
         st.segmented_control(
             "Causes by",
@@ -37,7 +37,7 @@ def causes_section(backend: Backend, f: Filters) -> None:
         )
         or "subscription"
     )
-    panels.chart(causes.by(frame, by), key="causes-by", queries=[bound], filename=f"limit_hit_causes_by_{by}")
+    panels.chart(causes.by(frame, by), key="causes-by", queries=bound, filename=f"limit_hit_causes_by_{by}")
 
 
 def retries_section(backend: Backend, f: Filters) -> None:
@@ -68,7 +68,7 @@ def planning_section(backend: Backend, f: Filters, settings: Settings) -> None:
         "Refusal budget (share of active minutes allowed over the suggested limit)",
         options=list(planning.BUDGETS),
         value=0.01,
-        format_func=lambda b: f"{b:.1%}",
+        format_func=formats.percent,
         key="budget",
     )
     params = f.params(candidate=settings.limits.tokens_per_minute, refusal_budget=budget)
@@ -81,7 +81,7 @@ def planning_section(backend: Backend, f: Filters, settings: Settings) -> None:
              "p99_tokens_per_minute", "max_tokens_per_minute", "tokens_per_minute_limit",
              "suggested_limit"]  # fmt: skip
     config = panels.numbers(*shown[1:]) | {
-        name: st.column_config.NumberColumn(title, format="localized")
+        name: st.column_config.NumberColumn(title, format=formats.COLUMN_WHOLE)
         for name, title in (("p50_tokens_per_minute", "p50 / min"), ("p95_tokens_per_minute", "p95 / min"),
                             ("p99_tokens_per_minute", "p99 / min"), ("max_tokens_per_minute", "max / min"),
                             ("tokens_per_minute_limit", "limit"), ("suggested_limit", "suggested"))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pandas as pd
 import plotly.graph_objects as go
 
 from tokenboard.hits import CAUSES, causes_by
-from tokenboard.views import style
-from tokenboard.views.chart import Chart, completeness, display_instant, display_time
+from tokenboard.views import formats, style
+from tokenboard.views.chart import Axis, Chart, display_time
 from tokenboard.views.labels import labelled
 from tokenboard.views.overview import Headline
 
@@ -41,7 +39,7 @@ def headlines(frame: pd.DataFrame) -> list[Headline]:
     """One box per cause (``not attributable`` only when there is any)."""
     totals = frame[list(CAUSES)].sum() if not frame.empty else pd.Series(0, index=list(CAUSES))
     shown = [c for c in CAUSES if c != "unattributed" or totals[c] > 0]
-    return [Headline(LABELS[c], f"{int(totals[c]):,}", None, HELP[c], inverse=True) for c in shown]
+    return [Headline(LABELS[c], formats.whole(totals[c]), None, HELP[c], inverse=True) for c in shown]
 
 
 def notes(frame: pd.DataFrame) -> list[str]:
@@ -59,21 +57,23 @@ def notes(frame: pd.DataFrame) -> list[str]:
     assumed = int(frame["assumed_quota"].sum())
     if assumed:
         said.append(
-            f"{assumed:,} 403s that never reached the backend had no logged body and are counted as the "
+            f"{formats.whole(assumed)} 403s that never reached the backend had no logged body "
+            "and are counted as the "
             "token quota; a content-safety block looks the same without it (log the frontend response "
             "body in APIM's diagnostic settings to tell them apart)."
         )
     return said
 
 
-def over_time(
-    frame: pd.DataFrame, tz: str = "UTC", incomplete_from: datetime | None = None, end: datetime | None = None
-) -> Chart:
-    """Limit hits per bin, stacked by cause."""
+def over_time(frame: pd.DataFrame, axis: Axis | None = None) -> Chart:
+    """Limit hits per bin, stacked by cause (a bin without hits is zero)."""
     data = causes_by(frame, "timestamp").sort_values("timestamp").reset_index(drop=True)
-    data = data.assign(complete=completeness(data["timestamp"], incomplete_from))
     if data.empty or not data[list(CAUSES)].to_numpy().any():
-        return Chart(style.empty("No limit hits in this range"), data)
+        return Chart(style.empty("No limit hits in this range"), data.assign(complete=True))
+    if axis is not None:
+        data = axis.zero_filled(data, [], list(CAUSES))
+    data = data.assign(complete=axis.complete(data["timestamp"]) if axis is not None else True)
+    tz = axis.tz if axis is not None else "UTC"
     fig = go.Figure()
     x = display_time(data["timestamp"], tz)
     for cause in _present(data):
@@ -82,11 +82,12 @@ def over_time(
             y=data[cause],
             name=LABELS[cause],
             marker_color=COLORS[cause],
-            hovertemplate="%{y:,}<extra>" + LABELS[cause] + "</extra>",
+            hovertemplate=f"%{{y:{formats.PLOT_WHOLE}}}<extra>" + LABELS[cause] + "</extra>",
         )
     fig.update_layout(barmode="stack", hovermode="x unified", bargap=0.1)
     style.apply(fig, yaxis_title="limit hits", xaxis_title=f"time ({tz})")
-    style.mark_incomplete(fig, display_instant(incomplete_from, tz), display_instant(end, tz))
+    if axis is not None:
+        axis.shade(fig)
     return Chart(fig, data)
 
 
@@ -108,7 +109,7 @@ def by(frame: pd.DataFrame, dimension: str, top: int = 15) -> Chart:
             name=LABELS[cause],
             orientation="h",
             marker_color=COLORS[cause],
-            hovertemplate="%{y}: %{x:,}<extra>" + LABELS[cause] + "</extra>",
+            hovertemplate=f"%{{y}}: %{{x:{formats.PLOT_WHOLE}}}<extra>" + LABELS[cause] + "</extra>",
         )
     fig.update_layout(barmode="stack")
     fig.update_yaxes(autorange="reversed", type="category")

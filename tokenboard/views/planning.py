@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from tokenboard import planning
-from tokenboard.views import style
+from tokenboard.views import formats, style
 from tokenboard.views.chart import Chart
 from tokenboard.views.overview import Headline
 
@@ -19,30 +19,31 @@ def what_if(row: pd.Series) -> list[Headline]:
     return [
         Headline(
             "Minutes over the candidate",
-            f"{int(row['minutes_over_candidate']):,}",
+            formats.whole(row["minutes_over_candidate"]),
             None,
-            f"Active minutes whose tokens exceed {int(row['candidate_limit']):,} per minute",
+            f"Active minutes whose tokens exceed {formats.whole(row['candidate_limit'])} per minute",
             inverse=True,
         ),
         Headline(
             "Share of active minutes",
-            f"{row['share_of_minutes_over_candidate']:.2%}",
+            formats.percent(row["share_of_minutes_over_candidate"]),
             None,
-            f"of {int(row['active_minutes']):,} minutes with any tokens",
+            f"of {formats.whole(row['active_minutes'])} minutes with any tokens",
             inverse=True,
         ),
         Headline(
             "Tokens it would have refused",
-            f"{round(row['tokens_refused_at_candidate']):,}",
+            formats.whole(row["tokens_refused_at_candidate"]),
             None,
             "Tokens above the candidate in those minutes (admitted tokens only)",
             inverse=True,
         ),
         Headline(
-            f"Suggested limit at {budget:.1%}",
-            f"{int(row['suggested_limit']):,}",
+            f"Suggested limit at {formats.percent(budget)}",
+            formats.whole(row["suggested_limit"]),
             None,
-            f"The lowest limit, in steps of {planning.SUGGESTION_STEP}, that at most {budget:.1%} of "
+            f"The lowest limit, in steps of {planning.SUGGESTION_STEP}, "
+            f"that at most {formats.percent(budget)} of "
             "active minutes pass",
         ),
     ]
@@ -63,7 +64,9 @@ def curve(minutes: pd.DataFrame, row: pd.Series) -> Chart:
             fill="tozeroy",
             fillcolor="rgba(37,99,235,0.08)",
             name="tokens in the minute",
-            hovertemplate="busiest %{x:.2%} of minutes: ≥ %{y:,.0f} tokens<extra></extra>",
+            hovertemplate=f"busiest %{{x:{formats.PLOT_PERCENT}}} of minutes: "
+            f"≥ %{{y:{formats.PLOT_WHOLE}}} tokens"
+            "<extra></extra>",
         )
     )
     for value, label, color, dash, where in (
@@ -74,7 +77,7 @@ def curve(minutes: pd.DataFrame, row: pd.Series) -> Chart:
         fig.add_hline(
             y=value,
             line={"color": color, "dash": dash, "width": 2},
-            annotation_text=f"{label} {int(value):,}",
+            annotation_text=f"{label} {formats.whole(value)}",
             annotation_position=where,
         )
     ticks = [t for t in TICKS if t >= data["share_of_minutes"].iloc[0] / 2]

@@ -301,4 +301,5 @@ BY = {"subscription": DIMENSIONS["subscription"], "api": DIMENSIONS["api"]}
 LINKS = {
     "by": links.one_of(BY.values()),
     "headroom": links.anything(),  # a subscription: kept even if the range has no data for it
+    "causes_by": links.one_of(BY.values()),
 }
