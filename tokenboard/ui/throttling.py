@@ -37,6 +37,7 @@ def causes_section(backend: Backend, f: Filters) -> None:
         )
         or "subscription"
     )
+    st.caption(causes.BY_ORDER)
     panels.chart(causes.by(frame, by), key="causes-by", queries=bound, filename=f"limit_hit_causes_by_{by}")
 
 
@@ -46,7 +47,7 @@ def retries_section(backend: Backend, f: Filters) -> None:
     table = retries.table(calls)
     st.caption(
         "For each 429, the subscription's next call: early when it came before the 429's Retry-After had "
-        "elapsed. A client backs off when at most 10% of its next calls came early."
+        "elapsed. A client backs off when at most 10% of its next calls came early. " + retries.ORDER
     )
     config = {
         **panels.numbers("throttled", "followed", "early_retries"),
@@ -86,6 +87,7 @@ def planning_section(backend: Backend, f: Filters, settings: Settings) -> None:
                             ("p99_tokens_per_minute", "p99 / min"), ("max_tokens_per_minute", "max / min"),
                             ("tokens_per_minute_limit", "limit"), ("suggested_limit", "suggested"))
     }  # fmt: skip
+    st.caption(plan_views.ORDER)
     panels.table(
         table.assign(subscription=table["subscription"].map(label))[shown],
         key="plan", queries=[bound], filename="limit_plan", column_config=config,

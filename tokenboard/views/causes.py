@@ -26,6 +26,7 @@ HELP = {
     "other_403": "Any other 403: a content-safety block, the backend's own 403, ...",
     "unattributed": "429s and 403s the logged telemetry cannot tell apart (no dependencies, no body)",
 }
+BY_ORDER = "Most limit hits first, each bar split by who refused the calls (the 15 largest drawn)."
 COLORS = {
     "gateway_429": style.RATE_LIMITED_COLOR,
     "backend_429": "#f97316",

@@ -12,6 +12,8 @@ from tokenboard.views.overview import Headline
 
 TICKS = (0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
+ORDER = "Busiest minute first (the most tokens in one minute over the range)."
+
 
 def what_if(row: pd.Series) -> list[Headline]:
     """The what-if for one subscription (a ``planning.plan`` row) as headline boxes."""

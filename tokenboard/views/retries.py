@@ -13,6 +13,9 @@ from tokenboard.views.labels import labelled
 ADMITTED_COLOR = "#10b981"
 
 
+ORDER = "Highest share of early retries first, then the most 429s."
+
+
 def table(calls: pd.DataFrame) -> pd.DataFrame:
     """``retries.behaviour`` with subscriptions labelled for display."""
     return labelled(retries.behaviour(calls))
