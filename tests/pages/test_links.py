@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tokenboard.views import safe
+from tokenboard import safe
 
 
 def notices(at) -> list[str]:

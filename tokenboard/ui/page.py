@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from tokenboard import safe
 from tokenboard.backends import Backend
 from tokenboard.config import Settings
 from tokenboard.ui import data, errors
@@ -14,7 +15,6 @@ from tokenboard.ui.access import guard_page
 from tokenboard.ui.backend import get_backend
 from tokenboard.ui.settings import app_settings
 from tokenboard.ui.sidebar import Filters, page_links, sidebar
-from tokenboard.views import safe
 from tokenboard.views.labels import label
 from tokenboard.views.links import Rule
 

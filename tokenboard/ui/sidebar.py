@@ -21,7 +21,7 @@ from tokenboard.backends import Backend
 from tokenboard.config import Settings
 from tokenboard.safe import md
 from tokenboard.ui import data
-from tokenboard.views import formats, links, safe
+from tokenboard.views import formats, links
 from tokenboard.views import timerange as tr
 from tokenboard.views.chart import Axis
 from tokenboard.views.labels import label, unlabel
@@ -186,7 +186,7 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
         missing = _without_data(values, column, chosen[key])
         if missing:
             bar.caption(
-                f":material/info: No data in this range for {', '.join(safe.md(label(v)) for v in missing)}; "
+                f":material/info: No data in this range for {', '.join(md(label(v)) for v in missing)}; "
                 "kept as a filter."
             )
     if bar.button("Refresh data", icon=":material/refresh:", width="stretch"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from tokenboard.views import safe
+from tokenboard import safe
 
 # Streamlit's own query parameters: never ours to judge.
 RESERVED = frozenset({"embed", "embed_options"})
