@@ -150,7 +150,7 @@ def calendar_store(tmp_path_factory: pytest.TempPathFactory, demo_settings: Sett
 
 @pytest.fixture(scope="session")
 def calendar_rows(calendar_store: Store) -> DemoRows:
-    return DemoRows(_read_table(calendar_store, "customMetrics"), _read_table(calendar_store, "requests"))
+    return DemoRows(*(_read_table(calendar_store, t) for t in ("customMetrics", "requests", "dependencies")))
 
 
 def _read_table(store: Store, table: str) -> pd.DataFrame:
