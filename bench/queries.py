@@ -204,9 +204,9 @@ SELECT subscription, total_tokens, prompt_tokens, completion_tokens, calls,
     CASE WHEN g > 0 THEN total_tokens / g ELSE 0.0 END AS share
 FROM per_sub, grand ORDER BY total_tokens DESC LIMIT 100""",
     "monthly_usage": f"""
-SELECT date_trunc('month', timestamp) AS month, d.subscription, name AS metric,
+SELECT date_trunc('day', timestamp) AS timestamp, d.subscription, name AS metric,
     sum(valueSum) AS tokens, sum(valueCount)::BIGINT AS calls
-FROM {_ROWS} GROUP BY ALL ORDER BY month, subscription, metric""",
+FROM {_ROWS} GROUP BY ALL ORDER BY timestamp, subscription, metric""",
     "peak_minute_tokens": f"""
 WITH {_PER_MINUTE},
 stats AS (

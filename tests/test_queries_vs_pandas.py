@@ -55,6 +55,10 @@ CASES: dict[str, Callable[[datetime], dict[str, Any]]] = {
         "bin_size": timedelta(days=1),
         "bin_phase": timedelta(hours=5),
     },
+    "days_in_kolkata": lambda e: {
+        **_window(e, timedelta(days=3)),
+        "bin_phase": timedelta(hours=18, minutes=30),
+    },
     "bin_1h_phase_30m": lambda e: {
         **_window(e, timedelta(hours=30)),
         "bin_size": timedelta(hours=1),
@@ -125,7 +129,7 @@ def _minute(ts: pd.Series) -> pd.Series:
 def _bin(ts: pd.Series, v: dict) -> pd.Series:
     """KQL's ``bin(timestamp - bin_phase, bin_size) + bin_phase``."""
     phase = pd.Timedelta(v.get("bin_phase", timedelta(0)))
-    return (ts - phase).dt.floor(pd.Timedelta(v["bin_size"])) + phase
+    return (ts - phase).dt.floor(pd.Timedelta(v.get("bin_size", timedelta(days=1)))) + phase
 
 
 EXPECTED: dict[str, Callable[[dict, dict], pd.DataFrame]] = {}

@@ -107,7 +107,7 @@ class Bins:
     edges: tuple[datetime, ...]  # UTC start of every bin, then the end of the last one
     pieces: tuple[Piece, ...]
 
-    @property
+    @functools.cached_property
     def starts(self) -> pd.DatetimeIndex:
         """The UTC start of every bin, oldest first."""
         return pd.DatetimeIndex(list(self.edges[:-1])).as_unit("ns")

@@ -113,7 +113,7 @@ def bind_report(
         calendar_query = queries.pop(0)
         for piece in bins.pieces:
             bound.append(
-                backend.bind(calendar_query, {**_declared(calendar_query, values), **piece.params()}, now)
+                backend.bind(calendar_query, _declared(calendar_query, {**values, **piece.params()}), now)
             )
     for query in queries:
         bound.append(backend.bind(query, _declared(query, filters), now))
