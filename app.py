@@ -41,7 +41,9 @@ def overview_page() -> None:
         if pivot.empty and hits.requests == 0:
             page.empty(f)
         spend, spend_before = money.priced(basis, settings), money.priced(basis_before, settings)
-        cost, unpriced = costs.headlines(spend, spend_before, settings.currency, f.period)
+        cost, unpriced = costs.headlines(
+            spend, spend_before, settings.currency, f.period, f.coverage(coverage, "metrics_first")
+        )
 
         panels.metrics(
             [cost, *overview.usage_headlines(now, before, f.period, f.coverage(coverage, "metrics_first"))]

@@ -41,16 +41,15 @@ with errors.shown():
 
     st.subheader("Cost over time")
     cost_split = panels.choice("Stack cost by", costs.SPLITS, "part", key="cost_split")
-    by_bin, by_bin_q = data.run(
+    spend_by_bin, by_bin_q = data.run_binned(  # each part of a bin in one UTC day, priced at its rate
         backend,
         "cost_basis",
-        f.params(bin_size=min(f.bin, costs.DAY), split_by=costs.QUERY_SPLITS.get(cost_split, cost_split)),
+        f,
+        each=lambda rows: money.priced(rows, settings),
+        split_by=costs.QUERY_SPLITS.get(cost_split, cost_split),
     )
-    spend_by_bin = money.priced(by_bin, settings)
-    chart = costs.over_time(
-        spend_by_bin, cost_split, settings.currency, f.tz, f.incomplete_from, f.time_range.end
-    )
-    panels.chart(chart, key="usage-cost", queries=[by_bin_q], filename=f"cost_over_time_by_{cost_split}")
+    chart = costs.over_time(spend_by_bin, cost_split, settings.currency, f.axis)
+    panels.chart(chart, key="usage-cost", queries=by_bin_q, filename=f"cost_over_time_by_{cost_split}")
     if named := costs.unpriced_text(spend):
         st.caption(f"Not in the cost: {md(named)}. Give them a price in `[prices]`.")
 

@@ -9,17 +9,25 @@ from tokenboard import budgets, kql
 from tokenboard.safe import md
 from tokenboard.ui import data, errors, page, panels
 from tokenboard.views import budgets as view
-from tokenboard.views.labels import compact, label
+from tokenboard.views import formats
+from tokenboard.views.labels import label
 
 p = page.start("Budgets", "💰", "Monthly budgets and token quotas: spent, forecast, when they run out")
 f, settings, backend = p.filters, p.settings, p.backend
 now = f.time_range.end  # "now", or the end a link pins
 COLUMNS = {
+    # Shares are shown as percent (panels.shown scales them); the CSV keeps them as 0..1.
     "Used": st.column_config.ProgressColumn(
-        "Used", format="percent", min_value=0.0, max_value=1.0, help="Spent so far, as a share of the limit"
+        "Used",
+        format=formats.COLUMN_PERCENT,
+        min_value=0.0,
+        max_value=100.0,
+        help="Spent so far, as a share of the limit",
     ),
     "Forecast %": st.column_config.NumberColumn(
-        "Forecast %", format="percent", help="The forecast at the end of the period, as a share of the limit"
+        "Forecast %",
+        format=formats.COLUMN_PERCENT,
+        help="The forecast at the end of the period, as a share of the limit",
     ),
     "Runs out": st.column_config.TextColumn("Runs out", help=f"In {f.tz}"),
     "Forecast": st.column_config.TextColumn("Forecast", help="Spent at the end of the period, as forecast"),
@@ -42,7 +50,7 @@ def section(
     )
     unpriced = [b for b in burns if b.unpriced_tokens]
     if unpriced:
-        listed = ", ".join(f"{label(b.subscription)} {compact(b.unpriced_tokens)}" for b in unpriced)
+        listed = ", ".join(f"{label(b.subscription)} {formats.compact(b.unpriced_tokens)}" for b in unpriced)
         st.caption(f"Money budgets leave out unpriced tokens: {md(listed)}. Price them in `[prices]`.")
     names = [f"{label(b.subscription)} · {b.unit}" for b in burns]
     picked = st.selectbox("Burn-down of", range(len(burns)), format_func=names.__getitem__, key=key)

@@ -72,8 +72,11 @@ def _rate(model: str, day: date) -> tuple[float, float, float, float] | None:
     return found  # type: ignore[return-value]
 
 
-def expected_costs(metrics: pd.DataFrame, settings: Settings, start, end, keys: list[str]) -> pd.DataFrame:
-    """Cost, its parts and unpriced tokens by ``keys`` (any of subscription, api, model, month)."""
+def expected_costs(
+    metrics: pd.DataFrame, settings: Settings, start, end, keys: list[str], tz: str = "UTC"
+) -> pd.DataFrame:
+    """Cost, its parts and unpriced tokens by ``keys`` (any of subscription, api, model, month:
+    the first instant of the row's calendar month in ``tz``); each UTC day at its own price."""
     t = settings.telemetry
     rows = metrics[(metrics["timestamp"] >= pd.Timestamp(start)) & (metrics["timestamp"] < pd.Timestamp(end))]
     dims = rows["customDimensions"].map(json.loads)
@@ -82,9 +85,13 @@ def expected_costs(metrics: pd.DataFrame, settings: Settings, start, end, keys: 
         api=dims.map(lambda d: d.get(t.api_dimension, "")),
         model=dims.map(lambda d: d.get(t.model_dimension, "")),
         day=rows["timestamp"].dt.floor("D"),
+        month=rows["timestamp"].dt.tz_convert(tz).dt.tz_localize(None).dt.to_period("M").dt.to_timestamp(),
     )
     wide = rows.pivot_table(
-        index=["day", "subscription", "api", "model"], columns="name", values="valueSum", aggfunc="sum"
+        index=["day", "month", "subscription", "api", "model"],
+        columns="name",
+        values="valueSum",
+        aggfunc="sum",
     ).fillna(0.0)
     wide = wide.reindex(
         columns=[t.total_metric, t.prompt_metric, t.cached_metric, t.completion_metric, t.reasoning_metric],
@@ -92,10 +99,10 @@ def expected_costs(metrics: pd.DataFrame, settings: Settings, start, end, keys: 
     ).reset_index()
     out = []
     for row in wide.itertuples(index=False):
-        day, subscription, api, model, total, prompt, cached, completion, reasoning = row
+        day, month, subscription, api, model, total, prompt, cached, completion, reasoning = row
         name = ALIASES.get(model, model) if model else API_MODELS.get(api)
         rate = _rate(name, day.date()) if name else None
-        record = {"day": day, "subscription": subscription, "api": api, "model": model}
+        record = {"day": day, "month": month, "subscription": subscription, "api": api, "model": model}
         if rate is None:
             record |= {"cost_input": 0.0, "cost_cached_input": 0.0, "cost_output": 0.0, "priced": 0.0}
             record["unpriced_tokens"] = total
@@ -110,9 +117,7 @@ def expected_costs(metrics: pd.DataFrame, settings: Settings, start, end, keys: 
             }
         out.append(record)
     frame = pd.DataFrame(out)
-    frame["month"] = (
-        frame["day"].dt.tz_localize(None).dt.to_period("M").dt.to_timestamp().dt.tz_localize("UTC")
-    )
+    frame["month"] = frame["month"].dt.tz_localize(tz).dt.tz_convert("UTC")
     summed = frame.groupby(keys, as_index=False)[
         ["cost_input", "cost_cached_input", "cost_output", "priced", "unpriced_tokens"]
     ].sum()

@@ -257,14 +257,15 @@ def test_the_price_change_day_matters(priced_backend, demo_rows, demo_end) -> No
     assert start.date() < PRICE_CHANGE < demo_end.date()
 
 
-def test_monthly_chargeback_cost_equals_pandas_and_adds_up(priced_backend, demo_rows, demo_end) -> None:
-    start = demo_end - timedelta(days=3)  # February and March
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_monthly_chargeback_cost_equals_pandas_and_adds_up(priced_backend, demo_rows, demo_end, tz) -> None:
+    start = demo_end - timedelta(days=3)  # February and March, in every zone
     params = {"start_time": start, "end_time": demo_end}
-    table = reports.build_report("monthly_usage", priced_backend, params)
+    table = reports.build_report("monthly_usage", priced_backend, {**params, "time_zone": tz})
     keys = ["month", "subscription"]
-    want = expected_costs(demo_rows.metrics, priced_backend.settings, start, demo_end, keys)
+    want = expected_costs(demo_rows.metrics, priced_backend.settings, start, demo_end, keys, tz)
     assert_costs_match(table, want, keys)
-    assert set(table["month"].dt.month) == {2, 3}
+    assert set(table["calendar_month"]) == {"2025-02", "2025-03"}
     pivot = reports.build_report("usage_pivot", priced_backend, params)
     per_sub = pivot.groupby("subscription")[["cost", "unpriced_tokens"]].sum(min_count=1)
     months = table.groupby("subscription")[["cost", "unpriced_tokens"]].sum(min_count=1)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -165,7 +166,8 @@ def _cost_basis(d, v):
         d["reasoning"]: "reasoning_tokens",
     }
     m = m[m["name"].isin(columns)]
-    bins = m["timestamp"].dt.floor(pd.Timedelta(v["bin_size"]))
+    # A bin on the local grid, cut at 00:00 UTC (each part is priced at its own day's rate).
+    bins = np.maximum(_bin(m["timestamp"], v), m["timestamp"].dt.floor("D"))
     m = m.assign(timestamp=bins, column=m["name"].map(columns))
     split = v["split_by"]
     m = m.assign(series=m[split] if split in ("subscription", "api", "model") else "")

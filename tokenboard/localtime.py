@@ -44,6 +44,7 @@ UNITS: dict[str, timedelta] = {
     "1w": WEEK,
 }
 MONTH = "1mo"
+LOCAL_BIN = "local_bin"  # the column ``Bins.place`` adds: the UTC start of a row's local bin
 # A whole number of seconds apart: UTC offsets of every zone in the tz database are.
 _RESOLUTION = timedelta(seconds=1)
 
@@ -135,6 +136,25 @@ class Bins:
         position = int(self.starts.searchsorted(pd.Timestamp(instant), side="right")) - 1
         return min(position, self.count - 1)
 
+    def place(self, parts: Sequence[tuple[Piece, pd.DataFrame]], column: str = "timestamp") -> pd.DataFrame:
+        """Every piece's rows together, each with the UTC start of its local bin in ``LOCAL_BIN``.
+
+        A piece's first bin can start before the piece (the offset changed inside that bin): its
+        rows lie after the piece start, so ``column`` is moved up to it, inside the right bin.
+        """
+        frames = [frame for _, frame in parts if len(frame)]
+        if not frames:
+            empty = parts[0][1].iloc[0:0].copy() if parts else pd.DataFrame({column: []})
+            return empty.assign(**{LOCAL_BIN: pd.Series(dtype="datetime64[ns, UTC]")})
+        rows = []
+        for piece, frame in parts:
+            if len(frame):
+                start = pd.Timestamp(piece.start)
+                rows.append(frame.assign(**{column: frame[column].where(frame[column] >= start, start)}))
+        data = pd.concat(rows, ignore_index=True)
+        position = self.starts.searchsorted(pd.DatetimeIndex(data[column]), side="right") - 1
+        return data.assign(**{LOCAL_BIN: self.starts[position.clip(0, None)]})
+
     def regroup(
         self,
         parts: Sequence[tuple[Piece, pd.DataFrame]],
@@ -145,25 +165,16 @@ class Bins:
 
         Text columns are the keys; numeric columns are summed, those in ``maxima`` take the max.
         """
-        frames = [frame for _, frame in parts if len(frame)]
-        if not frames:
-            return parts[0][1].iloc[0:0].copy() if parts else pd.DataFrame()
-        rows = []
-        for piece, frame in parts:
-            if not len(frame):
-                continue
-            # A piece's first bin can start before the piece (the offset changed inside it):
-            # its rows lie after the piece start, which is where they belong.
-            at = frame[column].where(frame[column] >= pd.Timestamp(piece.start), pd.Timestamp(piece.start))
-            rows.append(frame.assign(**{column: at}))
-        data = pd.concat(rows, ignore_index=True)
-        position = self.starts.searchsorted(pd.DatetimeIndex(data[column]), side="right") - 1
-        data[column] = self.starts[position.clip(0, None)]
+        placed = self.place(parts, column)
+        columns = [c for c in placed.columns if c != LOCAL_BIN]
+        data = placed.drop(columns=column).rename(columns={LOCAL_BIN: column})
+        if data.empty:
+            return data[columns]
         numeric = [c for c in data.columns if c != column and pd.api.types.is_numeric_dtype(data[c])]
         keys = [c for c in data.columns if c != column and c not in numeric]
         how = {c: ("max" if c in maxima else "sum") for c in numeric}
         grouped = data.groupby([column, *keys], as_index=False, sort=True, dropna=False).agg(how)
-        return grouped[list(frames[0].columns)].reset_index(drop=True)
+        return grouped[columns].reset_index(drop=True)
 
 
 def plan(start: datetime, end: datetime, tz: str, unit: str) -> Bins:

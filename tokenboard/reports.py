@@ -58,8 +58,9 @@ class Report:
     assemble: Assemble
     #: Parameter values taken from the settings when the caller gives none.
     defaults: Callable[[Settings], Mapping[str, Any]] | None = None
-    #: The local calendar bin (``1d``, ``1mo``) of its first query, which is then run once per
-    #: piece of the range with one UTC offset and regrouped into that zone's days or months.
+    #: The local calendar bin (``1d``, ``1mo``) of its rows. Its queries that take ``bin_phase``
+    #: are then run once per piece of the range with one UTC offset, and their rows placed in
+    #: that zone's days or months (``localtime.LOCAL_BIN``).
     calendar: str | None = None
 
 
@@ -71,19 +72,25 @@ class BoundReport:
     queries: tuple[kql.BoundQuery, ...]
     values: dict[str, Any]  # the resolved range and filters (and time_zone) of the whole report
     bins: localtime.Bins | None = None
+    pieces: tuple[localtime.Piece | None, ...] = ()  # the piece each query runs for (None: all)
 
     def frames(self, results: Sequence[pd.DataFrame]) -> dict[str, pd.DataFrame]:
-        """One frame per query file from the results of ``queries`` (calendar pieces regrouped)."""
+        """One frame per query file from the results of ``queries``: a calendar query's pieces
+        together, each row with its local bin (``localtime.LOCAL_BIN``)."""
         if len(results) != len(self.queries):
             raise ValueError(f"{len(self.queries)} queries but {len(results)} results")
+        parts: dict[str, list[tuple[localtime.Piece, pd.DataFrame]]] = {}
         frames: dict[str, pd.DataFrame] = {}
-        if self.bins is None:
-            return {b.name: frame for b, frame in zip(self.queries, results, strict=True)}
-        pieces = len(self.bins.pieces)
-        calendar_query = self.report.queries[0]
-        frames[calendar_query] = self.bins.regroup(list(zip(self.bins.pieces, results[:pieces], strict=True)))
-        for b, frame in zip(self.queries[pieces:], results[pieces:], strict=True):
-            frames[b.name] = frame
+        for bound, piece, frame in zip(
+            self.queries, self.pieces or [None] * len(results), results, strict=True
+        ):
+            if piece is None:
+                frames[bound.name] = frame
+            else:
+                parts.setdefault(bound.name, []).append((piece, frame))
+        for name, pieces in parts.items():
+            assert self.bins is not None
+            frames[name] = self.bins.place(pieces)
         return frames
 
 
@@ -102,22 +109,23 @@ def bind_report(
     filters = {k: v for k, v in params.items() if k != TIME_ZONE}
     values = _resolved(report, filters, now)
     bins = None
-    bound: list[kql.BoundQuery] = []
-    queries = list(report.queries)
     if report.calendar is not None:
         tz = str(params.get(TIME_ZONE) or DEFAULT_TIME_ZONE).strip()
         if not localtime.is_zone(tz):
             raise kql.QueryError(f"unknown time zone '{tz}' (use an IANA name such as Europe/Berlin)")
         values[TIME_ZONE] = tz
         bins = localtime.plan(values["start_time"], values["end_time"], tz, report.calendar)
-        calendar_query = queries.pop(0)
-        for piece in bins.pieces:
-            bound.append(
-                backend.bind(calendar_query, _declared(calendar_query, {**values, **piece.params()}), now)
-            )
-    for query in queries:
-        bound.append(backend.bind(query, _declared(query, filters), now))
-    return BoundReport(report, tuple(bound), values, bins)
+    bound: list[kql.BoundQuery] = []
+    pieces: list[localtime.Piece | None] = []
+    for query in report.queries:
+        if bins is not None and "bin_phase" in _declared(query, {"bin_phase": 0}):
+            for piece in bins.pieces:
+                bound.append(backend.bind(query, _declared(query, {**values, **piece.params()}), now))
+                pieces.append(piece)
+        else:
+            bound.append(backend.bind(query, _declared(query, filters), now))
+            pieces.append(None)
+    return BoundReport(report, tuple(bound), values, bins, tuple(pieces))
 
 
 def assemble(bound: BoundReport, results: Sequence[pd.DataFrame], settings: Settings) -> pd.DataFrame:
@@ -221,7 +229,7 @@ def _daily_usage(
     if frame.empty:
         return pd.DataFrame(columns=[c for c, _ in DAILY_USAGE_COLUMNS])
     tz = values[TIME_ZONE]
-    frame = frame.assign(day=frame["timestamp"].dt.tz_convert(tz).dt.strftime("%Y-%m-%d"))
+    frame = frame.assign(day=frame[localtime.LOCAL_BIN].dt.tz_convert(tz).dt.strftime("%Y-%m-%d"))
     wide, extras = _wide_metrics(frame, keys, settings, USAGE_MEASURES)
     wide[TIME_ZONE] = tz
     wide = wide.sort_values(keys, kind="stable")
@@ -231,7 +239,7 @@ def _daily_usage(
 def _monthly_usage(
     frames: Mapping[str, pd.DataFrame], values: Mapping[str, Any], settings: Settings
 ) -> pd.DataFrame:
-    frame = frames["monthly_usage"].rename(columns={"timestamp": "month"})
+    frame = frames["monthly_usage"].drop(columns="timestamp").rename(columns={localtime.LOCAL_BIN: "month"})
     if frame.empty:
         return pd.DataFrame(columns=[c for c, _ in MONTHLY_USAGE_COLUMNS])
     wide, extras = _wide_metrics(frame, ["month", "subscription"], settings, USAGE_MEASURES)
@@ -241,11 +249,10 @@ def _monthly_usage(
     next_month = month.map(lambda m: pd.Timestamp(localtime.next_start(m, tz, localtime.MONTH)))
     wide["period_start"] = month.where(month > period["period_start"], period["period_start"])
     wide["period_end"] = next_month.where(next_month < period["period_end"], period["period_end"])
-    basis = frames["cost_basis"]
-    basis = basis.assign(month=_month_start(basis["timestamp"]))
+    basis = frames["cost_basis"].rename(columns={localtime.LOCAL_BIN: "month"})  # priced per UTC day
     wide["month"] = pd.to_datetime(wide["month"], utc=True)
     wide = _with_costs(wide, basis, ["month", "subscription"], settings)
-    wide["calendar_month"] = month.dt.tz_convert(tz).dt.strftime("%Y-%m")
+    wide["calendar_month"] = wide["month"].dt.tz_convert(tz).dt.strftime("%Y-%m")
     wide[TIME_ZONE] = tz
     wide = wide.sort_values(["month", "subscription"], kind="stable")
     return wide[[c for c, _ in MONTHLY_USAGE_COLUMNS] + extras].reset_index(drop=True)
@@ -266,13 +273,6 @@ def _with_costs(wide: pd.DataFrame, basis: pd.DataFrame, keys: list[str], settin
     out = money.without_false_zeros(out).drop(columns="priced_tokens")
     out["currency"] = settings.currency
     return out
-
-
-def _month_start(timestamps: pd.Series) -> pd.Series:
-    """The first instant of each timestamp's calendar month (UTC)."""
-    utc: pd.Series = pd.to_datetime(timestamps, utc=True)
-    month: pd.Series = utc.dt.tz_localize(None).dt.to_period("M").dt.to_timestamp().dt.tz_localize("UTC")
-    return month
 
 
 def _throttling_summary(

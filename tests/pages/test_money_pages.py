@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from tokenboard import budgets, forecast, reports
 from tokenboard.backends.local import LocalBackend
 from tokenboard.export import to_csv
-from tokenboard.views.labels import compact, money, percent
+from tokenboard.views.formats import compact, money, percent
 
 DAY = timedelta(hours=24)
 MARCH = datetime(2025, 3, 1, tzinfo=UTC)
@@ -145,7 +145,7 @@ def test_report_download_appends_the_cost_columns(priced, open_page, downloads, 
     before = 10 if name == "usage_pivot" else 8  # the columns of earlier versions come first, unchanged
     documented = [c for c, _ in report.columns]
     assert header[: len(documented)] == documented
-    assert documented[before:] == [
+    assert documented[before : before + 6] == [
         "cost",
         "cost_input",
         "cost_cached_input",
@@ -153,6 +153,8 @@ def test_report_download_appends_the_cost_columns(priced, open_page, downloads, 
         "unpriced_tokens",
         "currency",
     ]
+    if name == "monthly_usage":  # then the local calendar month and its time zone
+        assert documented[before + 6 :] == ["calendar_month", "time_zone"]
 
 
 # --- Budgets ------------------------------------------------------------------------------

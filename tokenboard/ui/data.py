@@ -101,14 +101,17 @@ def run_binned(
     query_name: str,
     filters: Filters,
     maxima: tuple[str, ...] = (),
+    each: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     **extra: Any,
 ) -> tuple[pd.DataFrame, list[kql.BoundQuery]]:
     """A query over time in the local bins of ``filters.bins``: run once per piece of the range
-    with one UTC offset (``localtime``), then regrouped; with the bound queries that ran."""
+    with one UTC offset (``localtime``), then regrouped; with the bound queries that ran.
+
+    ``each`` works on every piece's rows before they are added up (e.g. pricing each UTC day)."""
     bins = filters.bins
     parts, bound = [], []
     for piece in bins.pieces:
         frame, query = run(backend, query_name, filters.params(**extra, **piece.params()))
-        parts.append((piece, frame))
+        parts.append((piece, each(frame) if each is not None else frame))
         bound.append(query)
     return bins.regroup(parts, maxima=maxima), bound

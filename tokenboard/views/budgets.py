@@ -8,9 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from tokenboard.budgets import TOKENS, BurnDown, Window
-from tokenboard.views import style
+from tokenboard.views import formats, style
 from tokenboard.views.chart import Chart, display_instant
-from tokenboard.views.labels import compact, label, money
+from tokenboard.views.labels import label
 from tokenboard.views.overview import Headline
 
 ACTUAL_COLOR = style.PALETTE[0]
@@ -18,7 +18,7 @@ FORECAST_COLOR = "#64748b"
 
 
 def amount(value: float, unit: str) -> str:
-    return f"{compact(value)} tokens" if unit == TOKENS else money(value, unit)
+    return f"{formats.compact(value)} tokens" if unit == TOKENS else formats.money(value, unit)
 
 
 def when(burn: BurnDown, tz: str) -> str:
@@ -43,7 +43,11 @@ def shown(burns: list[BurnDown], tz: str) -> pd.DataFrame:
             "Forecast %": b.outlook.projected / b.limit if b.limit else 0.0,
             "Runs out": when(b, tz),
             "Status": b.status,
-            **({} if b.quota else {"Unpriced": compact(b.unpriced_tokens) if b.unpriced_tokens else ""}),
+            **(
+                {}
+                if b.quota
+                else {"Unpriced": formats.compact(b.unpriced_tokens) if b.unpriced_tokens else ""}
+            ),
         }
         for b in burns
     ]
@@ -103,7 +107,7 @@ def chart(burn: BurnDown, tz: str) -> Chart:
             name=name,
             mode="lines",
             line={"color": color, "dash": dash, "width": 2.5 if kind == "actual" else 2},
-            hovertemplate="%{y:,.2f}<extra>" + name + "</extra>",
+            hovertemplate=f"%{{y:{formats.PLOT_MONEY}}}<extra>" + name + "</extra>",
         )
     limit_name = "Quota" if burn.quota else "Budget"
     fig.add_hline(

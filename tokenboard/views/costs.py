@@ -5,17 +5,16 @@ Every function takes rows priced by ``money.priced`` (``cost_basis`` rows with c
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from tokenboard import money
-from tokenboard.views import style
-from tokenboard.views.chart import Chart, completeness, display_instant, display_time
-from tokenboard.views.labels import DIMENSIONS, change, compact, labelled, percent
-from tokenboard.views.labels import money as money_text
-from tokenboard.views.overview import Headline
+from tokenboard.views import formats, style
+from tokenboard.views.chart import Axis, Chart, display_time
+from tokenboard.views.labels import DIMENSIONS, labelled
+from tokenboard.views.overview import Coverage, Headline
 
 PARTS = {"cost_input": "Input", "cost_cached_input": "Cached input", "cost_output": "Output"}
 SPLITS = {"part": "Price", **DIMENSIONS}
@@ -39,28 +38,35 @@ def unpriced_text(rows: pd.DataFrame) -> str | None:
     if not names:
         return None
     tokens = sum(t for _, t in names)
-    return f"{compact(tokens)} tokens unpriced: {', '.join(name for name, _ in names)}"
+    return f"{formats.compact(tokens)} tokens unpriced: {', '.join(name for name, _ in names)}"
 
 
-def headlines(now: pd.DataFrame, before: pd.DataFrame, currency: str, period: str) -> list[Headline]:
-    """Cost with its change against the previous period, and the share of tokens left unpriced."""
+def headlines(
+    now: pd.DataFrame, before: pd.DataFrame, currency: str, period: str, coverage: Coverage | None = None
+) -> list[Headline]:
+    """Cost with its change against the previous period (when data covers most of it), and the
+    share of tokens left unpriced."""
     cost, priced, unpriced = totals(now)
     cost_before = totals(before)[0]
     share = unpriced / (priced + unpriced) if priced + unpriced else 0.0
     named = unpriced_text(now)
-    cost_value = money_text(cost, currency) if priced or not unpriced else "–"
+    cost_value = formats.money(cost, currency) if priced or not unpriced else "–"
+    change = coverage.change if coverage is not None else formats.change
+    about = (
+        f"Priced tokens at the configured prices, per UTC day. Previous {period}: "
+        f"{formats.money(cost_before, currency)}." + (f" Leaves out {named}." if named else "")
+    )
     return [
         Headline(
             "Cost",
             cost_value,
             change(cost, cost_before) if priced else None,
-            f"Priced tokens at the configured prices, per UTC day. Previous {period}: "
-            f"{money_text(cost_before, currency)}." + (f" Leaves out {named}." if named else ""),
+            coverage.help(about) if coverage is not None else about,
             inverse=True,
         ),
         Headline(
             "Unpriced tokens",
-            percent(share),
+            formats.percent(share),
             None,
             (named + ". Give them a price in [prices] (or [model_aliases], [api_models]).")
             if named
@@ -79,16 +85,11 @@ def headline_rows(now: pd.DataFrame, before: pd.DataFrame) -> list[tuple[str, fl
 # --- over time --------------------------------------------------------------------------
 
 
-def over_time(
-    rows: pd.DataFrame,
-    split_by: str,
-    currency: str,
-    tz: str = "UTC",
-    incomplete_from: datetime | None = None,
-    end: datetime | None = None,
-) -> Chart:
+def over_time(rows: pd.DataFrame, split_by: str, currency: str, axis: Axis | None = None) -> Chart:
     """Cost per bin from priced ``cost_basis`` rows, stacked by price (input, cached input,
-    output) or by the dimension the query split them by (its ``series``)."""
+    output) or by the dimension the query split them by (its ``series``); zero where nothing
+    was spent, partial bins at either end shaded."""
+    tz = axis.tz if axis is not None else "UTC"
     if rows.empty or not rows["cost"].any():
         return Chart(style.empty("No priced tokens in this range"), pd.DataFrame())
     if split_by == "part":
@@ -99,7 +100,9 @@ def over_time(
         long = labelled(rows[["timestamp", "series", "cost"]])
         order = long.groupby("series")["cost"].sum().sort_values(ascending=False).index.tolist()
     data = long.groupby(["timestamp", "series"], as_index=False).agg(cost=("cost", "sum"))
-    data = data.assign(complete=completeness(data["timestamp"], incomplete_from))
+    if axis is not None:
+        data = axis.zero_filled(data, ["series"], ["cost"])
+    data = data.assign(complete=axis.complete(data["timestamp"]) if axis is not None else True)
     wide = data.pivot_table(index="timestamp", columns="series", values="cost", aggfunc="sum", fill_value=0.0)
     x = display_time(wide.index.to_series(), tz)
     fig = go.Figure()
@@ -113,10 +116,11 @@ def over_time(
             mode="lines",
             line={"width": 0.5, "color": color},
         )
-    fig.update_traces(hovertemplate="%{y:,.2f}")
+    fig.update_traces(hovertemplate=f"%{{y:{formats.PLOT_MONEY}}}")
     fig.update_layout(hovermode="x unified", legend_traceorder="normal")
     style.apply(fig, yaxis_title=f"cost ({currency})", xaxis_title=f"time ({tz})")
-    style.mark_incomplete(fig, display_instant(incomplete_from, tz), display_instant(end, tz))
+    if axis is not None:
+        axis.shade(fig)
     data["series"] = data["series"].map(lambda s: PARTS.get(s, s))
     return Chart(fig, data.sort_values(["timestamp", "series"]).reset_index(drop=True))
 

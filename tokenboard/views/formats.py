@@ -16,7 +16,8 @@ from datetime import timedelta
 PLOT_WHOLE = ",.0f"
 PLOT_PERCENT = ".1%"
 PLOT_AXIS_PERCENT = ".0%"
-PLOT_COMPACT = ".3~s"  # 17.4M: colour bars and axes where whole numbers would not fit
+PLOT_COMPACT = ".3~s"
+PLOT_MONEY = ",.2f"  # 17.4M: colour bars and axes where whole numbers would not fit
 # st.column_config NumberColumn formats (sprintf-js). Percent columns are shown as
 # fraction x 100 (``ui.panels`` scales them), so that they too read "12.3%".
 COLUMN_WHOLE = "%,.0f"
