@@ -14,7 +14,7 @@ from tokenboard.views.overview import RequestTotals
 p = page.start(
     "Throttling",
     "🚦",
-    "Limit hits (429 rate, 403 quota) and headroom to the tokens-per-minute limit",
+    "Limit hits (429 and 403 refusals) and headroom to the tokens-per-minute limit",
     links=throttling.LINKS,
 )
 f, settings, backend = p.filters, p.settings, p.backend

@@ -38,10 +38,17 @@ def test_429_and_403_rates_equal_pandas(open_page, demo_rows, demo_settings, dem
         between(demo_rows.requests, demo_end - timedelta(days=7), demo_end), demo_settings
     )
     n = rows["itemCount"].sum()
-    for label, code in (("429 rate limited", "429"), ("403 quota exceeded", "403")):
+    for label, code in (("429 rate limited", "429"), ("403 refused", "403")):
         hits = rows.loc[rows["resultCode"] == code, "itemCount"].sum()
         assert hits > 0, code
         assert metric(at, label).value == f"{hits / n:.1%}"
+
+
+def test_403_headline_does_not_call_every_403_a_quota(open_page):
+    """A 403 may come from the token quota or another policy: the headline names both."""
+    at = open_page("throttling", range="7d")
+    assert "quota" not in metric(at, "403 refused").label
+    assert "the token quota or another policy" in metric(at, "403 refused").help
 
 
 def test_rates_over_time_csv_separates_429_and_403(open_page, downloads, demo_rows, demo_settings, demo_end):

@@ -44,7 +44,7 @@ def rates_over_time(frame: pd.DataFrame, axis: Axis | None = None) -> Chart:
     fig = go.Figure()
     for column, name, color, counts in (
         ("rate_limited_rate", "429 rate limited", style.RATE_LIMITED_COLOR, "rate_limited"),
-        ("quota_exceeded_rate", "403 quota exceeded", style.QUOTA_COLOR, "quota_exceeded"),
+        ("quota_exceeded_rate", "403 refused", style.QUOTA_COLOR, "quota_exceeded"),
     ):
         fig.add_scatter(
             x=x,
@@ -79,7 +79,7 @@ def rates_by(frame: pd.DataFrame, by: str) -> Chart:
     fig = go.Figure()
     for column, name, color in (
         ("rate_limited_rate", "429 rate limited", style.RATE_LIMITED_COLOR),
-        ("quota_exceeded_rate", "403 quota exceeded", style.QUOTA_COLOR),
+        ("quota_exceeded_rate", "403 refused", style.QUOTA_COLOR),
     ):
         fig.add_bar(
             y=data[by],
@@ -117,8 +117,18 @@ def rate_headlines(
         )
 
     return [
-        one("429 rate limited", now.rate_limited, before.rate_limited, "429"),
-        one("403 quota exceeded", now.quota_exceeded, before.quota_exceeded, "403"),
+        one(
+            "429 rate limited",
+            now.rate_limited,
+            before.rate_limited,
+            "429 (by the gateway or the deployment)",
+        ),
+        one(
+            "403 refused",
+            now.quota_exceeded,
+            before.quota_exceeded,
+            "403 (the token quota or another policy)",
+        ),
     ]
 
 
