@@ -12,7 +12,9 @@ size (seeded or reused as bench/queries.py does) a child process runs every page
   whole query set runs again (median of ``--runs``);
 - rerun: a rerun with the query cache in place (what a click that changes no query costs);
 - queries: of the warm runs, the median time spent inside ``run_query`` (the page's
-  whole query set, without Streamlit's and AppTest's own work);
+  whole query set, without Streamlit's and AppTest's own work), and ``cpu``, the CPU
+  time of the process meanwhile (every DuckDB thread), which other jobs on a shared
+  machine move far less;
 
 and the peak RSS of the child process, which is the dashboard's memory for that store.
 """
@@ -86,14 +88,16 @@ def child(data_dir: Path, runs: int) -> int:
     from tokenboard.views.timerange import format_instant
 
     spent: list[float] = []
+    cpu_spent: list[float] = []
     run_query = LocalBackend.run_query
 
     def timed_run_query(self, bound):  # counts the time the page's queries take
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         try:
             return run_query(self, bound)
         finally:
             spent.append(time.perf_counter() - began)
+            cpu_spent.append(time.process_time() - cpu)
 
     LocalBackend.run_query = timed_run_query
     logging.disable(logging.WARNING)  # AppTest's bare-mode warnings would bury the table
@@ -111,7 +115,7 @@ def child(data_dir: Path, runs: int) -> int:
             raise SystemExit(f"{page.name} ({preset}) raised: {[e.message for e in at.exception]}")
         return elapsed, at
 
-    print(f"{'page':24} {'range':>5} {'first':>7} {'warm':>7} {'rerun':>7} {'queries':>8}")
+    print(f"{'page':24} {'range':>5} {'first':>7} {'warm':>7} {'rerun':>7} {'queries':>8} {'cpu':>7}")
     for page in pages():
         if not page.exists():
             continue
@@ -119,21 +123,23 @@ def child(data_dir: Path, runs: int) -> int:
             st.cache_data.clear()
             st.cache_resource.clear()
             first, at = visit(page, preset)
-            warm, query_sets = [], []
+            warm, query_sets, query_cpu = [], [], []
             for _ in range(runs):
                 st.cache_data.clear()
                 spent.clear()
+                cpu_spent.clear()
                 warm.append(visit(page, preset)[0])
                 query_sets.append(sum(spent))
+                query_cpu.append(sum(cpu_spent))
             rerun = []
             for _ in range(runs):
                 began = time.perf_counter()
                 at.run()
                 rerun.append(time.perf_counter() - began)
-            w, r, q = (statistics.median(v) for v in (warm, rerun, query_sets))
-            print(f"{page.name:24} {preset:>5} {first:7.3f} {w:7.3f} {r:7.3f} {q:8.3f}", flush=True)
+            w, r, q, c = (statistics.median(v) for v in (warm, rerun, query_sets, query_cpu))
+            print(f"{page.name:24} {preset:>5} {first:7.3f} {w:7.3f} {r:7.3f} {q:8.3f} {c:7.3f}", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of the dashboard process: {peak:.0f} MB")
+    print(f"peak RSS of the dashboard process: {peak:.0f} MB; load at the end {os.getloadavg()[0]:.1f}")
     return 0
 
 

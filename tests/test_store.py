@@ -27,6 +27,7 @@ from tokenboard import kql
 from tokenboard import store as store_module
 from tokenboard.appinsights import SCHEMAS
 from tokenboard.appinsights import table as conform
+from tokenboard.backends import rollups
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import Settings
 from tokenboard.store import Store, StoreError
@@ -45,13 +46,16 @@ COUNT_BY_BATCH = kql.BoundQuery(
 WRITER = textwrap.dedent(
     """
     import sys
+    import time
     from datetime import datetime, timedelta
     from tokenboard import store as store_module
     from tokenboard.store import Store
 
     data_dir, writer = sys.argv[1], sys.argv[2]
     batches, batch_rows, compact_at = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    grace, pause = float(sys.argv[6]), float(sys.argv[7])
     store_module.COMPACT_AT = compact_at
+    store_module.RETIRED_GRACE_SECONDS = grace
     store = Store(data_dir)
     start = datetime(2026, 11, 24, 12, 0)
     for b in range(batches):
@@ -62,6 +66,7 @@ WRITER = textwrap.dedent(
             for i in range(batch_rows)
         ]
         store.append("customMetrics", rows)
+        time.sleep(pause)
     """
 )
 
@@ -82,10 +87,18 @@ def _metric_rows(n: int, name: str = "Total Tokens", start: datetime | None = No
     ]
 
 
-def _start_writer(data_dir: Path, writer: str, batches: int, compact_at: int = 48) -> subprocess.Popen:
+def _start_writer(
+    data_dir: Path,
+    writer: str,
+    batches: int,
+    compact_at: int = 48,
+    grace: float = store_module.RETIRED_GRACE_SECONDS,
+    pause: float = 0.0,
+) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [writer, batches, BATCH_ROWS, compact_at, grace, pause]
     return subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(data_dir), writer, str(batches), str(BATCH_ROWS), str(compact_at)],
+        [sys.executable, "-c", WRITER, str(data_dir), *map(str, args)],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
@@ -93,13 +106,15 @@ def _start_writer(data_dir: Path, writer: str, batches: int, compact_at: int = 4
 
 
 def _read_until_done(
-    backend: LocalBackend, writers: list[subprocess.Popen], readers: int = 2
+    backend: LocalBackend | list[LocalBackend], writers: list[subprocess.Popen], readers: int = 2
 ) -> tuple[list[list[pd.DataFrame]], list[BaseException]]:
-    """Query from `readers` threads until every writer has exited; each thread's frames in order."""
+    """Query from `readers` threads (taking turns at the backends) until every writer has
+    exited; each thread's frames in order."""
+    backends = backend if isinstance(backend, list) else [backend]
     seen: list[list[pd.DataFrame]] = [[] for _ in range(readers)]
     errors: list[BaseException] = []
 
-    def read(mine: list[pd.DataFrame]) -> None:
+    def read(mine: list[pd.DataFrame], backend: LocalBackend) -> None:
         while any(w.poll() is None for w in writers):
             try:
                 mine.append(backend.run_query(COUNT_BY_BATCH).frame)
@@ -111,7 +126,9 @@ def _read_until_done(
                 errors.append(exc)
                 return
 
-    threads = [threading.Thread(target=read, args=(mine,)) for mine in seen]
+    threads = [
+        threading.Thread(target=read, args=(mine, backends[i % len(backends)])) for i, mine in enumerate(seen)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -338,6 +355,33 @@ def test_compaction_under_concurrent_reads_loses_nothing(
     final = local_backend.run_query(COUNT_BY_BATCH).frame
     assert int(final["n"].sum()) == batches * BATCH_ROWS
     assert len(store.segments("customMetrics")) <= 4
+
+
+def test_readers_writing_roll_ups_while_compaction_deletes_files_lose_nothing(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two readers (two backends, as two dashboard processes) write the roll-ups of the
+    segments they read while the writer compacts and deletes retired files after 1 s."""
+    monkeypatch.setattr(
+        rollups, "MIN_ROWS", dict.fromkeys(rollups.MIN_ROWS, 0)
+    )  # small data: roll-ups all the same
+    readers = [LocalBackend(settings, store) for _ in range(2)]
+    writer = _start_writer(store.data_dir, "w1", 60, compact_at=4, grace=1.0, pause=0.05)
+    seen, errors = _read_until_done(readers, [writer])
+    assert writer.returncode == 0, writer.stderr.read()
+    assert not errors, errors[0]
+    for frames in seen:
+        for frame in frames:
+            _assert_whole_batches_in_order(frame)
+    monkeypatch.setattr(store_module, "RETIRED_GRACE_SECONDS", 1.0)
+    store.compact("customMetrics")
+    time.sleep(1.1)
+    store.compact("customMetrics")  # past the grace period: only the live segments' roll-ups stay
+    pivot = readers[0].run_query(readers[0].bind("usage_pivot", PIVOT_WINDOW)).frame
+    assert int(pivot["calls"].sum()) == 60 * BATCH_ROWS
+    live = {p.stem for p in store.segment_paths("customMetrics")}
+    rolled = {p.name.split(".", 1)[0] for p in store.rollup_dir("customMetrics").iterdir()}
+    assert rolled == live
 
 
 def test_two_writer_processes_lose_no_append(

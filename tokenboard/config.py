@@ -241,6 +241,12 @@ class Store(Section):
     seed_on_start: Flag = Field(
         True, description="Fill an empty local store with 30 days of demo traffic when the dashboard starts."
     )
+    rollups: Flag = Field(
+        True,
+        description="Answer long ranges from roll-ups of customMetrics (per-hour and\n"
+        "per-subscription-minute sums the dashboard keeps in data_dir/customMetrics/rollups) when a\n"
+        "query allows; the answers are the same as from raw rows. false: raw rows only, nothing written.",
+    )
 
 
 def _resource_id(value: str) -> str:

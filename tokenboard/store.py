@@ -6,6 +6,10 @@ swaps in a new manifest the same way, all under a file lock, so a reader in anot
 process sees either the old set of segments or the new one, never half a file.
 Compaction merges small segments; the files it retires are deleted only after a
 grace period, so a reader holding the previous manifest can still open them.
+
+``<table>/rollups/`` holds files derived from one segment each, named after it
+(tokenboard/backends/rollups.py): readers write them (temp file, then rename) and
+never change them; the writer deletes them with their segment.
 """
 
 from __future__ import annotations
@@ -125,6 +129,10 @@ class Store:
         if table not in TABLES:
             raise StoreError(f"unknown table '{table}' (tables: {', '.join(TABLES)})")
         return self.data_dir / table
+
+    def rollup_dir(self, table: str) -> Path:
+        """Where roll-ups of the table's segments live (``<segment stem>.*``)."""
+        return self.table_dir(table) / "rollups"
 
     @contextlib.contextmanager
     def _locked(self, table: str) -> Iterator[None]:
@@ -342,6 +350,19 @@ class Store:
             else:
                 keep.append(entry)
         manifest["retired"] = keep
+        self._delete_rollups(table, manifest, cutoff)
+
+    def _delete_rollups(self, table: str, manifest: dict[str, Any], cutoff: float) -> None:
+        """Delete roll-ups older than ``cutoff`` whose segment is no longer listed."""
+        directory = self.rollup_dir(table)
+        if not directory.is_dir():
+            return
+        listed = {Path(s["file"]).stem for s in manifest["segments"] + manifest["retired"]}
+        for path in directory.iterdir():
+            segment = path.name.lstrip(".").split(".", 1)[0]  # also a reader's unfinished temp file
+            with contextlib.suppress(FileNotFoundError):
+                if segment not in listed and path.stat().st_mtime < cutoff:
+                    path.unlink()
 
     def clear(self) -> None:
         """Remove every segment of every table (used before re-seeding).

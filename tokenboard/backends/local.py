@@ -9,11 +9,17 @@ distinct values (Azure caps a metric at 50,000 time series), so this backend run
 serves ``TokenMetrics`` / ``GatewayRequests`` as views that join it. A bound query whose
 prelude is the rendered ``_tables.kql`` runs with ``_tables_local.kql`` in its place; the
 text the user sees, and what Azure runs, stay the same.
+
+Two more savings keep a month of metrics quick: datetime ``bin()`` in integer
+arithmetic (bins.py), and roll-ups of customMetrics read in place of raw rows when
+a query allows (rollups.py).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +35,7 @@ from duckdb_kql.types import kusto_type
 
 from tokenboard import kql, recovery
 from tokenboard.appinsights import SCHEMAS, TABLES
+from tokenboard.backends import bins, rollups
 from tokenboard.backends.base import (
     Backend,
     BackendError,
@@ -41,7 +48,9 @@ from tokenboard.backends.base import (
 from tokenboard.config import Settings
 from tokenboard.frames import normalize
 from tokenboard.safe import md
-from tokenboard.store import ManifestError, ReadOnlyStoreError, Store, StoreError
+from tokenboard.store import ManifestError, ReadOnlyStoreError, Segment, Store, StoreError
+
+log = logging.getLogger(__name__)
 
 # What runs in place of the shared prelude: the same columns, from the side tables below.
 LOCAL_PRELUDE = "_tables_local.kql"
@@ -85,7 +94,11 @@ class LocalBackend(Backend):
         self._local_prelude = kql.render_prelude(names, LOCAL_PRELUDE)
         self._dimensions = {table: _Dimensions() for table in PRELUDE_TABLES}
         self._schema: dict[str, list[str]] = {}
-        self._translations: dict[str, str] = {}
+        self._translations: dict[tuple[bool, str], str] = {}
+        self._segments: dict[str, list[Segment]] = {table: [] for table in TABLES}
+        self._rollups_built: set[str] = set()  # names of roll-up files known to exist
+        # Why roll-ups are not used (switched off, or say a read-only data directory).
+        self._rollups_off = "" if settings.store.rollups else "store.rollups is false"
 
     @property
     def description(self) -> str:
@@ -97,7 +110,25 @@ class LocalBackend(Backend):
     def seed_if_empty(self) -> bool:
         from tokenboard.demo import seed_if_empty
 
-        return seed_if_empty(self.store, self.settings) is not None
+        if seed_if_empty(self.store, self.settings) is None:
+            return False
+        self.write_rollups()  # while seeding anyway, rather than at the first long range
+        return True
+
+    def write_rollups(self) -> int:
+        """Write the roll-ups every segment lacks (a long range would, the first time); how many."""
+        self.refresh()
+        if self._rollups_off or not self._dimensions["customMetrics"].usable:
+            return 0
+        written = 0
+        with self._lock:
+            for rollup in rollups.ROLLUPS:
+                for segment in self._segments["customMetrics"]:
+                    there = self._rollup_path(rollup, segment).exists()
+                    if self._rollup_file(rollup, segment) is None:
+                        return written
+                    written += not there
+        return written
 
     def refresh(self, force: bool = False) -> None:
         """Point the DuckDB views at the store's current segments (cheap when unchanged)."""
@@ -106,7 +137,11 @@ class LocalBackend(Backend):
             for table in TABLES:
                 version = self.store.version(table)
                 if force or self._versions.get(table) != version:
-                    files = [str(p) for p in self.store.segment_paths(table)]
+                    self._segments[table] = self.store.segments(table)
+                    if table == "customMetrics":  # forget roll-ups of segments gone
+                        live = {s.file.removesuffix(".parquet") for s in self._segments[table]}
+                        self._rollups_built = {f for f in self._rollups_built if f.split(".", 1)[0] in live}
+                    files = [str(self.store.table_dir(table) / s.file) for s in self._segments[table]]
                     self._con.execute(_view_sql(table, files))
                     if table in PRELUDE_TABLES:
                         self._con.execute(self._prelude_view_sql(table, files))
@@ -141,7 +176,7 @@ class LocalBackend(Backend):
         for _ in range(MAX_SET_ASIDE + 2):
             try:
                 self.refresh(force=listed_again)
-                return QueryResult(frame=self._execute(text), query=bound)
+                return QueryResult(frame=self._run(text, bound), query=bound)
             except (duckdb.IOException, duckdb.InvalidInputException) as exc:
                 if not listed_again and ("No such file" in str(exc) or "No files found" in str(exc)):
                     listed_again = True  # a segment retired by compaction between listing and reading
@@ -177,35 +212,62 @@ class LocalBackend(Backend):
                 ) from None
         return bool(suspects)
 
+    def _run(self, text: str, bound: kql.BoundQuery) -> pd.DataFrame:
+        """On a roll-up when the query allows one, else (or should that fail) on raw rows."""
+        view = self._rollup_view(bound)
+        if view is not None:
+            try:
+                return self._execute(text, view)
+            except QueryTimeoutError:
+                raise
+            except (BackendError, duckdb.Error) as exc:
+                if isinstance(exc, duckdb.IOException) and _retired(exc):
+                    raise
+                log.warning("%s: the roll-up failed (%s); reading raw rows", bound.name, recovery.reason(exc))
+        return self._execute(text)
+
     def _local_text(self, bound: kql.BoundQuery) -> str:
         """The text to run: the local prelude in place of the shared one, when it has it."""
         if bound.prelude == self._shared_prelude:
             return self._local_prelude + bound.lets + bound.body
         return bound.text
 
-    def _translate(self, text: str) -> tuple[str, dict[str, Any]]:
-        """DuckDB SQL for KQL text, cached by text (translating costs 40-100 ms)."""
-        cached = self._translations.get(text)
+    def _translate(self, text: str, rolled: bool = False) -> tuple[str, dict[str, Any]]:
+        """DuckDB SQL for KQL text, cached by text (translating costs 40-100 ms).
+
+        ``rolled``: for TokenMetrics over a roll-up, whose only columns are the sums and
+        the dimensions, so a query reading any other column fails rather than read NULLs.
+        """
+        cached = self._translations.get((rolled, text))
         if cached is not None:
             return cached, {}
-        result = duckdb_kql.to_sql(text, schema=self._schema)
+        schema = self._schema
+        if rolled:
+            view = PRELUDE_TABLES["customMetrics"]
+            columns = [*rollups.MEASURES, *self._dimensions["customMetrics"].columns]
+            schema = {k: columns if k.rsplit(".", 1)[-1] == view else v for k, v in schema.items()}
+        result = duckdb_kql.to_sql(text, schema=schema)
         if result.unbound:
             raise duckdb_kql.KqlSchemaError(", ".join(result.unbound), hint="parameter without a value")
+        sql = bins.rewrite(str(result))
         if result.parameters:  # a clock (now()) or declared values: bound per run, not cached
-            return str(result), dict(result.parameters)
+            return sql, dict(result.parameters)
         if len(self._translations) >= TRANSLATION_CACHE_SIZE:
             self._translations.pop(next(iter(self._translations)))
-        self._translations[text] = str(result)
-        return str(result), {}
+        self._translations[rolled, text] = sql
+        return sql, {}
 
-    def _execute(self, text: str) -> pd.DataFrame:
+    def _execute(self, text: str, view: str | None = None) -> pd.DataFrame:
+        """Run KQL text; with ``view``, TokenMetrics is that SQL for this query alone."""
         cursor = self._con.cursor()
         timeout = self.settings.query.timeout_seconds
         timer = threading.Timer(timeout, cursor.interrupt)
         timer.start()
         try:
-            sql, params = self._translate(text)
+            sql, params = self._translate(text, rolled=view is not None)
             cursor.execute("SET TimeZone='UTC'")
+            if view is not None:  # a temporary view is the cursor's own, and shadows the shared one
+                cursor.execute(f"CREATE TEMP VIEW {_ident(PRELUDE_TABLES['customMetrics'])} AS {view}")
             relation = cursor.sql(sql, params=params) if params else cursor.sql(sql)
             types = [kusto_type(t) for t in relation.types]
             table: pa.Table = relation.arrow() if hasattr(relation, "arrow") else relation.fetch_arrow_table()
@@ -226,6 +288,85 @@ class LocalBackend(Backend):
             timer.cancel()
             cursor.close()
 
+    # --- roll-ups (rollups.py) ----------------------------------------------------------
+
+    def reads(self, bound: kql.BoundQuery) -> str:
+        """What the query reads here: "<name> roll-up" or "raw rows" (bench/queries.py says it)."""
+        self.refresh()
+        chosen = self._choose_rollup(bound)
+        return f"{chosen[0].rollup.name} roll-up" if chosen else "raw rows"
+
+    def _rollup_view(self, bound: kql.BoundQuery) -> str | None:
+        """SQL for TokenMetrics over a roll-up, if the query may read one (else None)."""
+        chosen = self._choose_rollup(bound)
+        if chosen is None:
+            return None
+        plan, files, segments = chosen
+        columns = self._dimensions["customMetrics"].columns
+        rolled = _source_sql("customMetrics", files, [*rollups.MEASURES, *plan.rollup.kept(columns)])
+        raw = self._dimension_rows([str(self.store.table_dir("customMetrics") / s.file) for s in segments])
+        return rollups.view_sql(plan, rolled, raw, columns, _ident(PRELUDE_TABLES["requests"]))
+
+    def _choose_rollup(self, bound: kql.BoundQuery) -> tuple[rollups.Plan, list[str], list[Segment]] | None:
+        """The first roll-up the query may read, its files (written if need be), and the
+        segments they come from (one list, for the roll-ups and the raw rows at the edges)."""
+        dims = self._dimensions["customMetrics"]
+        if self._rollups_off or not dims.usable:
+            return None
+        for plan in rollups.plans(bound.name, bound.values):
+            if not set(plan.rollup.keys or ()) <= set(dims.columns):  # a prelude without them
+                continue
+            with self._lock:
+                segments = self._segments["customMetrics"]
+                rolled_up = rollups.segments_for(plan, segments)
+                if rolled_up is None:
+                    continue
+                files = []
+                for segment in rolled_up:
+                    file = self._rollup_file(plan.rollup, segment)
+                    if file is None:  # cannot write roll-ups (said once): raw rows
+                        return None
+                    files.append(file)
+            return plan, files, segments
+        return None
+
+    def _rollup_path(self, rollup: rollups.Rollup, segment: Segment) -> Path:
+        tag = rollups.tag(rollup, self._shared_prelude)
+        return self.store.rollup_dir("customMetrics") / rollups.file_name(segment.file, rollup, tag)
+
+    def _rollup_file(self, rollup: rollups.Rollup, segment: Segment) -> str | None:
+        """The segment's roll-up file, written now if it is not there yet (None: cannot)."""
+        path = self._rollup_path(rollup, segment)
+        directory = path.parent
+        if path.name in self._rollups_built or path.exists():
+            self._rollups_built.add(path.name)
+            return str(path)
+        segment_path = str(self.store.table_dir("customMetrics") / segment.file)
+        columns = self._dimensions["customMetrics"].columns
+        try:
+            rollups.write(
+                self._con,
+                rollup,
+                self._dimension_rows([segment_path]),
+                columns,
+                path,
+                self.settings.telemetry.total_metric,
+            )
+        except (OSError, duckdb.Error) as exc:
+            if isinstance(exc, duckdb.IOException) and not os.path.exists(segment_path):
+                raise  # retired since the segments were listed: run_query lists them again
+            # Raw rows always give the answer: say why once, and stop trying.
+            self._rollups_off = f"cannot write roll-ups in {directory}: {exc}"
+            log.warning("%s; queries read raw rows", self._rollups_off)
+            return None
+        self._rollups_built.add(path.name)
+        return str(path)
+
+    def _dimension_rows(self, files: list[str]) -> str:
+        """customMetrics rows of these segment files with the prelude's columns, as a relation."""
+        names = [f.name for f in SCHEMAS["customMetrics"]]
+        return f"({self._joined_sql('customMetrics', _source_sql('customMetrics', files), names)})"
+
     # --- the prelude's tables, one JSON parse per distinct customDimensions --------------
 
     def _prelude_view_sql(self, table: str, files: list[str]) -> str:
@@ -236,11 +377,16 @@ class LocalBackend(Backend):
             self._learn(table, dims, new)
         view = PRELUDE_TABLES[table]
         if not dims.usable:  # per-row extraction: the shared prelude's own SQL
-            sql = duckdb_kql.to_sql(self._prelude_only(view), schema=read_schema(self._con))
-            return f"CREATE OR REPLACE VIEW {_ident(view)} AS {sql}"
+            per_row = duckdb_kql.to_sql(self._prelude_only(view), schema=read_schema(self._con))
+            return f"CREATE OR REPLACE VIEW {_ident(view)} AS {per_row}"
+        sql = self._joined_sql(table, _source_sql(table, files), [f.name for f in SCHEMAS[table]])
+        return f"CREATE OR REPLACE VIEW {_ident(view)} AS {sql}"
+
+    def _joined_sql(self, table: str, source: str, names: list[str]) -> str:
+        """``source`` (columns ``names``, customDimensions as text) with the prelude's columns."""
+        dims = self._dimensions[table]
         side = _ident(_dims_table(table))
-        base = [_column_sql(f.name, "m") for f in SCHEMAS[table]]
-        source = _source_sql(table, files)
+        base = [_column_sql(name, "m") for name in names]
         if not dims.has_null:
             # Every text is in the side table, so an inner join keeps every row, and lets
             # DuckDB aggregate by the text before joining (partial aggregate pushdown).
@@ -257,7 +403,7 @@ class LocalBackend(Backend):
                 f'{source} AS m LEFT JOIN {side} AS d ON m."customDimensions" = d."key" '
                 f'CROSS JOIN (SELECT * FROM {side} WHERE "key" IS NULL) AS n'
             )
-        return f"CREATE OR REPLACE VIEW {_ident(view)} AS SELECT {', '.join(columns)} FROM {join}"
+        return f"SELECT {', '.join(columns)} FROM {join}"
 
     def _learn(self, table: str, dims: _Dimensions, files: list[str]) -> None:
         """Add the distinct customDimensions of new segment files to the side table."""
@@ -331,6 +477,11 @@ def _footer_reads(path: Path) -> bool:
     return True
 
 
+def _retired(exc: duckdb.IOException) -> bool:
+    """The error of a file that compaction retired (and deleted) since the views were made."""
+    return "No such file" in str(exc) or "No files found" in str(exc)
+
+
 def _dims_table(table: str) -> str:
     return f"_tokenboard_dims_{table}"
 
@@ -350,14 +501,17 @@ def _column_sql(name: str, alias: str = "") -> str:
     )
 
 
-def _source_sql(table: str, files: list[str]) -> str:
-    """The segments as DuckDB reads them (customDimensions still text), or no rows.
+def _source_sql(table: str, files: list[str], names: list[str] | None = None) -> str:
+    """Parquet files as DuckDB reads them (customDimensions still text), or no rows.
 
-    By column name: a segment written before a column was added to the schema reads as null there.
+    By column name: a segment written before a column was added to the schema reads as null
+    there. ``names``: the files' columns when they are not the table's (a roll-up's).
     """
     schema = SCHEMAS[table]
     if files:
         source = "read_parquet([" + ", ".join(_sql_string(f) for f in files) + "], union_by_name = true)"
+        if names is not None:
+            return source
         try:
             present = frozenset().union(*(_file_columns(f) for f in files))
         except (OSError, pa.ArrowException):  # retired meanwhile, or damaged: DuckDB's read says so
@@ -367,7 +521,8 @@ def _source_sql(table: str, files: list[str]) -> str:
             return source
         nulls = ", ".join(f"NULL::{_duck_type(f.type)} AS {_ident(f.name)}" for f in missing)
         return f"(SELECT *, {nulls} FROM {source})"
-    empty = ", ".join(f'NULL::{_duck_type(f.type)} AS "{f.name}"' for f in schema)
+    types = {f.name: f.type for f in schema}
+    empty = ", ".join(f"NULL::{_duck_type(types.get(n, pa.string()))} AS {_ident(n)}" for n in names or types)
     return f"(SELECT {empty} WHERE false)"
 
 

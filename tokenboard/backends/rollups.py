@@ -1,0 +1,312 @@
+"""Roll-ups of customMetrics that the local backend reads in place of raw rows.
+
+A month of a busy gateway is about 10M metric rows, and most queries only add up
+``valueSum`` and ``valueCount`` per hour or per minute. Three roll-ups hold what they
+need, one Parquet file per store segment (``<data_dir>/customMetrics/rollups/``), with the
+prelude's dimension columns as the backend computes them (once per distinct
+customDimensions, _tables.kql itself):
+
+- ``hour``: per hour, metric name, subscription, API and model. Every dimension the
+  queries know survives, so any filter works; about six times fewer rows than
+  per-minute metrics.
+- ``minute``: Total Tokens (the configured ``total_metric``) per minute and subscription:
+  what the per-minute headroom queries count, a sixth of the rows. throttled_minutes
+  reads it only in the minutes with a limit hit (a semi-join on GatewayRequests), as it
+  joins admitted tokens to those and no others.
+- ``peak``: of those minutes, each hour's busiest per subscription (the earliest of equals):
+  what the headroom chart needs when its bins are whole hours, one row an hour instead of
+  up to sixty. One segment's sum of a minute is the minute's total only if no other
+  segment has rows in it, so ``peak`` is read only when no minute spans two segments
+  (seeded and imported stores; else ``minute`` answers).
+
+A query reads a roll-up only if :data:`USES` lists it: its file uses TokenMetrics only
+through the range filter, filters on dimensions and name, ``sum``/``sumif`` of
+``valueSum``/``valueCount`` (``peak``: ``max`` of per-minute sums) and datetime bins
+that are whole multiples of the grain (a bucket's rows all fall in one bin).
+tests/test_rollups.py runs every query file both ways on odd data and compares. Whole
+buckets inside the range come from the roll-up; the partial buckets at either edge come
+from raw rows, so any start and end give the per-row answer. The KQL that runs is
+unchanged: the backend shadows ``TokenMetrics`` for that one query with a view over the
+roll-up (:func:`view_sql`).
+
+Segments are immutable, so a segment's roll-up never goes stale. The backend writes
+it the first time a query needs it (temp file, then rename: readers see all or
+nothing; two readers writing the same one write the same sums), and the store deletes
+it with its segment (``Store.rollup_dir``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tokenboard.backends.bins import floor_sql
+from tokenboard.store import Segment
+
+FORMAT = 1  # bump when a roll-up's columns or meaning change: older files are then ignored
+# Below this many raw rows under a range's whole buckets, raw rows answer as quickly: a
+# roll-up adds files to open, a union, and raw row groups at the edges (bench/README.md:
+# on the 10M-row store a day, 333K rows, is quicker raw for ``hour``, not for ``minute``).
+MIN_ROWS = {"hour": 1_000_000, "minute": 200_000, "peak": 200_000}
+# Columns every roll-up keeps; the query-time view adds the prelude's dimension columns.
+MEASURES = ("timestamp", "name", "valueSum", "valueCount")
+
+
+@dataclass(frozen=True)
+class Rollup:
+    name: str
+    grain: timedelta
+    keys: tuple[str, ...] | None  # the prelude's dimension columns it keeps (None: all)
+    total_only: bool = False  # only rows of the configured total_metric
+    peak: bool = False  # per bucket, only the busiest minute (per name and keys)
+
+    def kept(self, columns: Sequence[str]) -> list[str]:
+        """Of the prelude's dimension columns, those this roll-up keeps."""
+        return list(columns) if self.keys is None else [c for c in columns if c in self.keys]
+
+    @property
+    def micros(self) -> int:
+        return self.grain // timedelta(microseconds=1)
+
+
+HOUR = Rollup("hour", timedelta(hours=1), keys=None)
+MINUTE = Rollup("minute", timedelta(minutes=1), keys=("subscription",), total_only=True)
+PEAK = Rollup("peak", timedelta(hours=1), keys=("subscription",), total_only=True, peak=True)
+ROLLUPS = (HOUR, MINUTE, PEAK)
+
+
+@dataclass(frozen=True)
+class Use:
+    """A query file that may read ``rollup``, and when."""
+
+    rollup: Rollup
+    bins: tuple[str, ...] = ()  # timespan parameters that must be whole multiples of the grain
+    unfiltered: tuple[str, ...] = ()  # list parameters that must be empty (the roll-up lacks them)
+    # Only minutes in which the subscription got a limit hit (HIT_CODES in GatewayRequests):
+    # for a query that joins tokens to those minutes and to no others.
+    hit_minutes: bool = False
+
+
+HIT_CODES = ("429", "403")  # what throttled_minutes.kql counts as a limit hit
+# The queries reading MINUTE keep `name == total_metric` rows only, as it holds no others.
+_FOLDED = ("apis", "models")
+# By query file, the roll-ups it may read, the first that applies.
+USES: dict[str, tuple[Use, ...]] = {
+    "call_counts": (Use(HOUR),),
+    "dimension_values": (Use(HOUR),),
+    "monthly_usage": (Use(HOUR),),
+    "peak_minute_tokens": (Use(MINUTE, unfiltered=_FOLDED),),
+    # The highest per-minute sum per bin and subscription: an hour's busiest minute is enough.
+    "peak_tokens_over_time": (
+        Use(PEAK, bins=("bin_size",), unfiltered=_FOLDED),
+        Use(MINUTE, bins=("bin_size",), unfiltered=_FOLDED),
+    ),
+    # It left-joins admitted tokens to the minutes with 429 / 403 answers: it needs no others.
+    "throttled_minutes": (Use(MINUTE, unfiltered=_FOLDED, hit_minutes=True),),
+    "tokens_over_time": (Use(HOUR, bins=("bin_size",)),),
+    "top_consumers": (Use(HOUR),),
+    "usage_pivot": (Use(HOUR),),
+}
+# Query files that never read a roll-up: they read only GatewayRequests.
+PER_ROW = frozenset({"limit_hits", "request_totals", "requests_over_time"})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One query's roll-up: whole buckets in [inner_start, inner_end), raw rows at the edges."""
+
+    use: Use
+    start: datetime  # the query's own range, naive UTC
+    end: datetime
+    inner_start: datetime
+    inner_end: datetime
+
+    @property
+    def rollup(self) -> Rollup:
+        return self.use.rollup
+
+
+def plans(name: str, values: Mapping[str, Any]) -> list[Plan]:
+    """The roll-ups a bound query may read, best first (none: it runs on raw rows)."""
+    start, end = values.get("start_time"), values.get("end_time")
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        return []
+    start, end = _naive_utc(start), _naive_utc(end)
+    found = []
+    for use in USES.get(name, ()):
+        if any(values.get(p) for p in use.unfiltered):
+            continue
+        sizes = [values.get(p) for p in use.bins]
+        if not all(isinstance(v, timedelta) and v > timedelta(0) and not v % use.rollup.grain for v in sizes):
+            continue
+        inner_start, inner_end = _ceil(start, use.rollup.grain), _floor(end, use.rollup.grain)
+        if inner_start < inner_end:  # at least one whole bucket inside the range
+            found.append(Plan(use, start, end, inner_start, inner_end))
+    return found
+
+
+def segments_for(plan: Plan, segments: Sequence[Segment]) -> list[Segment] | None:
+    """The segments holding rows of the plan's whole buckets; None when the roll-up cannot
+    answer from them (``peak`` over segments that share a minute) or too few rows to pay."""
+    chosen = sorted(
+        (
+            s
+            for s in segments
+            if datetime.fromisoformat(s.max_ts) >= plan.inner_start
+            and datetime.fromisoformat(s.min_ts) < plan.inner_end
+        ),
+        key=lambda s: s.min_ts,
+    )
+    if plan.rollup.peak and _share_a_minute(chosen):
+        return None
+    return chosen if sum(s.rows for s in chosen) >= MIN_ROWS[plan.rollup.name] else None
+
+
+def _share_a_minute(segments: Sequence[Segment]) -> bool:
+    """Whether two of these segments (sorted by first row) have rows in one minute."""
+    latest: datetime | None = None
+    for s in segments:
+        first = _floor(datetime.fromisoformat(s.min_ts), MINUTE.grain)
+        if latest is not None and first <= latest:
+            return True
+        last = _floor(datetime.fromisoformat(s.max_ts), MINUTE.grain)
+        latest = last if latest is None else max(latest, last)
+    return False
+
+
+def tag(rollup: Rollup, prelude: str) -> str:
+    """What a roll-up file's content depends on: its format and the prelude (which holds the
+    dimension and metric names)."""
+    return hashlib.sha256(f"{FORMAT}\n{rollup.name}\n{prelude}".encode()).hexdigest()[:12]
+
+
+def file_name(segment_file: str, rollup: Rollup, tag: str) -> str:
+    """``<segment stem>.<roll-up>-<tag>.parquet``: the store deletes it with the segment."""
+    return f"{segment_file.removesuffix('.parquet')}.{rollup.name}-{tag}.parquet"
+
+
+def build_sql(rollup: Rollup, rows: str, columns: Sequence[str], target: str, total_metric: str) -> str:
+    """COPY one segment's roll-up to ``target``.
+
+    ``rows``: a relation with the raw columns and the prelude's dimension ``columns``.
+    Snappy, not zstd: a roll-up is read far more often than written, and decodes faster.
+    """
+    keys = "".join(f", {_ident(c)}" for c in rollup.kept(columns))
+    where = '"timestamp" IS NOT NULL'
+    if rollup.total_only:
+        where += f' AND "name" = {_string(total_metric)}'
+    timestamp = '"timestamp"'
+    sums = (
+        f'SELECT {floor_sql(timestamp, (MINUTE if rollup.peak else rollup).micros)} AS "timestamp", '
+        f'"name"{keys}, sum("valueSum") AS "valueSum", sum("valueCount")::BIGINT AS "valueCount" '
+        f"FROM {rows} WHERE {where} GROUP BY ALL"
+    )
+    if rollup.peak:  # per bucket, the minute with the highest sum as the queries see it (NULL: 0)
+        sums = (
+            f"SELECT * FROM ({sums}) QUALIFY row_number() OVER (PARTITION BY "
+            f'{floor_sql(timestamp, rollup.micros)}, "name"{keys} '
+            'ORDER BY coalesce("valueSum", 0) DESC, "timestamp") = 1'
+        )
+    order = 'ORDER BY "name", "timestamp"'
+    return f"COPY ({sums} {order}) TO {_string(target)} (FORMAT parquet, COMPRESSION snappy)"
+
+
+def write(
+    con: duckdb.DuckDBPyConnection,
+    rollup: Rollup,
+    rows: str,
+    columns: Sequence[str],
+    path: Path,
+    total_metric: str,
+) -> None:
+    """Write one segment's roll-up to ``path`` through a temp file: readers see all of it or none."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        with con.cursor() as cursor:
+            cursor.execute(build_sql(rollup, rows, columns, str(tmp), total_metric))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def view_sql(plan: Plan, rolled: str, raw: str, columns: Sequence[str], requests: str) -> str:
+    """TokenMetrics for one query: ``rolled`` inside the whole buckets, ``raw`` at the edges.
+
+    ``rolled`` (the roll-up files), ``raw`` (the segments with the prelude's columns) and
+    ``requests`` (GatewayRequests) are relations; ``columns`` are the prelude's dimension
+    columns. Those the roll-up folded away are NULL (the plan only allows queries that do
+    not look at them).
+    """
+    kept = plan.rollup.kept(columns)
+    select = ", ".join(
+        [f"r.{_ident(c)}" for c in MEASURES]
+        + [f"r.{_ident(c)}" if c in kept else f"NULL::VARCHAR AS {_ident(c)}" for c in columns]
+    )
+    ranges = [(plan.inner_start, plan.inner_end, rolled)]
+    if plan.start < plan.inner_start:
+        ranges.append((plan.start, plan.inner_start, raw))
+    if plan.inner_end < plan.end:
+        ranges.append((plan.inner_end, plan.end, raw))
+    only = ""
+    if plan.use.hit_minutes:  # a semi-join on the (subscription, minute)s with a limit hit
+        minute = floor_sql('r."timestamp"', MINUTE.micros)
+        only = (
+            ' SEMI JOIN _hits AS h ON h."subscription" IS NOT DISTINCT FROM r."subscription" '
+            f'AND h."minute" = {minute}'
+        )
+    union = "\nUNION ALL\n".join(
+        f"SELECT {select} FROM {source} AS r{only} WHERE {_between(start, end)}"
+        for start, end, source in ranges
+    )
+    if not plan.use.hit_minutes:
+        return union
+    codes = ", ".join(map(_string, HIT_CODES))
+    minute = floor_sql('"timestamp"', MINUTE.micros)
+    hits = (
+        f'SELECT DISTINCT "subscription", {minute} AS "minute" FROM {requests} '
+        f'WHERE "resultCode" IN ({codes}) AND {_between(plan.start, plan.end)}'
+    )
+    return f"WITH _hits AS ({hits})\n{union}"
+
+
+def _between(start: datetime, end: datetime, alias: str = "") -> str:
+    return f'{alias}"timestamp" >= {_timestamp(start)} AND {alias}"timestamp" < {_timestamp(end)}'
+
+
+def _timestamp(value: datetime) -> str:
+    return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}'"
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _floor(value: datetime, grain: timedelta) -> datetime:
+    return value - (value - _EPOCH) % grain
+
+
+def _ceil(value: datetime, grain: timedelta) -> datetime:
+    floored = _floor(value, grain)
+    return floored if floored == value else floored + grain
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
