@@ -16,18 +16,17 @@ import logging
 import random
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from tokenboard import kql
+from tokenboard import appinsights, kql, localtime, recovery
 from tokenboard import store as store_module
 from tokenboard.backends import bins, local, rollups
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import Settings
-from tokenboard.store import Store
+from tokenboard.store import Store, rolled_from
 
 UNICODE = "müller-ağ-東京"
 QUOTED = 'o\'brien "quoted" team'
@@ -78,6 +77,26 @@ EXTRAS: dict[str, dict[str, Any]] = {
     "split_subscription": {"split_by": "subscription", "bin_size": timedelta(hours=3)},
     "split_api": {"split_by": "api", "bin_size": timedelta(hours=3)},
     "split_model": {"split_by": "model", "bin_size": timedelta(hours=3)},
+    # Local bins (bin_phase, as tokenboard/localtime.py sets it): whole-hour zones read the
+    # hour roll-up, Asia/Kolkata (+05:30) and Asia/Kathmandu (+05:45) the quarter-hour one.
+    "kolkata_days": {"bin_phase": timedelta(hours=18, minutes=30)},
+    "kathmandu_days": {"bin_phase": timedelta(hours=18, minutes=15)},
+    "new_york_days": {"bin_phase": timedelta(hours=5)},
+    "kolkata_1d": {"bin_size": timedelta(days=1), "bin_phase": timedelta(hours=18, minutes=30)},
+    "kolkata_1h": {"bin_size": timedelta(hours=1), "bin_phase": timedelta(minutes=30)},
+    "kolkata_30m_by_model": {
+        "bin_size": timedelta(minutes=30),
+        "bin_phase": timedelta(0),
+        "split_by": "model",
+    },
+    "kathmandu_6h": {"bin_size": timedelta(hours=6), "bin_phase": timedelta(minutes=15)},
+    "new_york_1d": {"bin_size": timedelta(days=1), "bin_phase": timedelta(hours=4)},
+    "new_york_12h_by_api": {
+        "bin_size": timedelta(hours=12),
+        "bin_phase": timedelta(hours=5),
+        "split_by": "api",
+    },
+    "what_if": {"candidate": 500, "refusal_budget": 0.1},
 }
 
 
@@ -284,9 +303,9 @@ def test_a_month_range_reads_the_roll_ups_of_every_segment(rolled: LocalBackend,
         assert rolled.reads(bound) != "raw rows"
         rolled.run_query(bound)
     files = sorted(p.name for p in odd_store.rollup_dir("customMetrics").iterdir())
-    stems = {p.stem for p in odd_store.segment_paths("customMetrics")}
-    assert {f.split(".", 1)[0] for f in files} == stems
-    assert sum(".hour-" in f for f in files) == sum(".minute-" in f for f in files) == len(stems)
+    stems = {p.name for p in odd_store.segment_paths("customMetrics")}
+    assert {rolled_from(f) for f in files} == stems
+    assert sum("@hour-" in f for f in files) == sum("@minute-" in f for f in files) == len(stems)
 
 
 # --- when a roll-up is not used -------------------------------------------------------
@@ -309,11 +328,35 @@ def test_filters_on_folded_dimensions_read_raw_rows() -> None:
 
 def test_bins_finer_than_the_grain_read_raw_rows() -> None:
     assert _plan("tokens_over_time", bin_size=timedelta(hours=6)).rollup is rollups.HOUR
-    assert _plan("tokens_over_time", bin_size=timedelta(minutes=15)) is None
-    assert _plan("tokens_over_time", bin_size=timedelta(minutes=90)) is None
+    assert _plan("tokens_over_time", bin_size=timedelta(minutes=15)).rollup is rollups.QUARTER
+    assert _plan("tokens_over_time", bin_size=timedelta(minutes=5)) is None
+    assert _plan("tokens_over_time", bin_size=timedelta(minutes=90)).rollup is rollups.QUARTER
+    assert _plan("tokens_over_time", bin_size=timedelta(minutes=100)) is None
     assert _plan("peak_tokens_over_time", bin_size=timedelta(seconds=90)) is None
     assert _plan("peak_tokens_over_time", bin_size=timedelta(minutes=5)).rollup is rollups.MINUTE
     assert _plan("peak_tokens_over_time", bin_size=timedelta(hours=6)).rollup is rollups.PEAK
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "phase", "expected"),
+    [
+        ("tokens_over_time", timedelta(days=1), timedelta(hours=5), "hour"),  # America/New_York, EST
+        ("tokens_over_time", timedelta(days=1), timedelta(hours=18, minutes=30), "quarter"),  # Kolkata
+        ("cost_basis", timedelta(hours=1), timedelta(minutes=30), "quarter"),
+        ("cost_basis", timedelta(hours=1), timedelta(minutes=10), None),  # no zone is 10 minutes off
+        ("peak_tokens_over_time", timedelta(days=1), timedelta(hours=4), "peak"),
+        ("peak_tokens_over_time", timedelta(days=1), timedelta(hours=18, minutes=15), "minute"),  # Kathmandu
+        ("peak_tokens_over_time", timedelta(days=1), timedelta(seconds=30), None),
+        ("daily_usage", None, timedelta(hours=20), "hour"),
+        ("monthly_usage", None, timedelta(hours=18, minutes=30), "quarter"),
+        ("monthly_usage", None, timedelta(minutes=7), None),
+    ],
+)
+def test_local_bins_read_the_roll_up_whose_grain_divides_width_and_phase(
+    name: str, size: timedelta | None, phase: timedelta, expected: str | None
+) -> None:
+    plan = _plan(name, bin_phase=phase, **({"bin_size": size} if size else {}))
+    assert (plan.rollup.name if plan else None) == expected
 
 
 def test_a_range_without_a_whole_bucket_reads_raw_rows() -> None:
@@ -367,7 +410,7 @@ def test_renamed_dimensions_get_roll_ups_of_their_own(settings: Settings, store:
     _run(LocalBackend(settings, store), "peak_minute_tokens", params)
     renamed = settings.replace(subscription_dimension="API ID")
     by_api = _run(LocalBackend(renamed, store), "peak_minute_tokens", params)
-    assert len(list(store.rollup_dir("customMetrics").glob("*.minute-*"))) == 2
+    assert len(list(store.rollup_dir("customMetrics").glob("*@minute-*"))) == 2
     assert {"chat", "responses", "true"} <= set(by_api["subscription"])
     reference = LocalBackend(renamed.replace(store={"rollups": False}))
     pd.testing.assert_frame_equal(by_api, _run(reference, "peak_minute_tokens", params))
@@ -393,18 +436,18 @@ def test_compaction_retires_roll_ups_with_their_segments(
     after = _run(backend, "usage_pivot", params)
     pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-12)
     (live,) = store.segments("customMetrics")
-    assert {p.name.split(".", 1)[0] for p in directory.iterdir()} == {
-        *(n.split(".", 1)[0] for n in old),
-        Path(live.file).stem,
+    assert {rolled_from(p.name) for p in directory.iterdir()} == {
+        *(rolled_from(n) for n in old),
+        live.file,
     }
     monkeypatch.setattr(store_module, "RETIRED_GRACE_SECONDS", 0.0)
     orphan = (
-        directory / "seg-19700101T000000-000000000000.hour-abc.parquet"
+        directory / "seg-19700101T000000-000000000000@hour-abc.parquet"
     )  # a reader's, for a segment long gone
     orphan.write_bytes(b"")
     time.sleep(0.01)
     store.compact("customMetrics")
-    assert [p.name.split(".", 1)[0] for p in directory.iterdir()] == [Path(live.file).stem]
+    assert [rolled_from(p.name) for p in directory.iterdir()] == [live.file]
     pd.testing.assert_frame_equal(before, _run(backend, "usage_pivot", params), check_exact=False, rtol=1e-12)
 
 
@@ -414,7 +457,7 @@ def test_a_damaged_roll_up_is_worded_in_the_log_and_raw_rows_answer(
     store.append("customMetrics", _metric_rows(random.Random(3))[:300])
     params = {"start_time": _utc(START), "end_time": _utc(END)}
     _run(LocalBackend(settings, store), "usage_pivot", params)
-    (written,) = store.rollup_dir("customMetrics").glob("*.hour-*")
+    (written,) = store.rollup_dir("customMetrics").glob("*@hour-*")
     written.write_bytes(b"PAR1 not really")
     with caplog.at_level(logging.WARNING, logger=local.__name__):
         answer = _run(LocalBackend(settings, store), "usage_pivot", params)
@@ -428,9 +471,163 @@ def test_writing_roll_ups_ahead_covers_every_segment_once(settings: Settings, st
     store.append("customMetrics", rows[:200])
     store.append("customMetrics", rows[200:400])
     backend = LocalBackend(settings, store)
-    assert backend.write_rollups() == 2 * len(rollups.ROLLUPS)
+    assert backend.write_rollups() == 2 * len(rollups.AHEAD)
     assert LocalBackend(settings, store).write_rollups() == 0
     written = sorted(store.rollup_dir("customMetrics").iterdir())
     _run(backend, "peak_minute_tokens", {"start_time": _utc(START), "end_time": _utc(END)})
     assert sorted(store.rollup_dir("customMetrics").iterdir()) == written
     assert LocalBackend(settings.replace(store={"rollups": False}), store).write_rollups() == 0
+
+
+# --- local bins across a change of UTC offset (tokenboard/localtime.py's pieces) ------------
+
+DST_START, DST_END = datetime(2026, 3, 6), datetime(2026, 4, 7)  # New York springs forward on
+# 8 March, Lord Howe Island (+11:00 -> +10:30) falls back on 5 April
+
+
+@pytest.fixture(scope="module")
+def dst_backends(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalBackend, LocalBackend]:
+    store = Store(tmp_path_factory.mktemp("dst") / "data")
+    rng = random.Random(7)
+    span = (DST_END - DST_START).total_seconds()
+    rows = _metric_rows(rng)
+    for row in rows:  # the odd rows, spread over the month
+        row["timestamp"] = DST_START + timedelta(seconds=rng.uniform(0, span))
+    store.append("customMetrics", rows[: len(rows) // 2])
+    store.append("customMetrics", rows[len(rows) // 2 :])
+    settings = Settings(data_dir=store.data_dir, seed_on_start=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local, "DISTINCT_LIMIT", 0)
+        per_row = LocalBackend(settings.replace(store={"rollups": False}), store)
+        per_row.refresh()
+    return LocalBackend(settings, store), per_row
+
+
+@pytest.mark.parametrize("unit", ["15m", "1h", "6h", "1d", localtime.MONTH])
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"])
+def test_local_bins_across_an_offset_change_equal_the_per_row_path(dst_backends, tz: str, unit: str) -> None:
+    rolled, per_row = dst_backends
+    start = datetime(2026, 3, 6, 13, 7, 11, tzinfo=UTC)
+    bins = localtime.plan(start, datetime(2026, 4, 6, 22, 40, tzinfo=UTC), tz, unit)
+    if unit == "1d":  # a day's grid moves with the offset: one piece (one query) on each side
+        assert len(bins.pieces) == (2 if tz in ("America/New_York", "Australia/Lord_Howe") else 1)
+    names = ("tokens_over_time", "cost_basis", "peak_tokens_over_time", "daily_usage", "monthly_usage")
+    read = set()
+    for name in names:
+        for piece in bins.pieces:
+            params = {k: v for k, v in piece.params().items() if _declares(name, {k: v})}
+            bound = rolled.bind(name, params)
+            read.add(rolled.reads(bound))
+            _assert_same(rolled.run_query(bound).frame, _per_row_frame(per_row, bound), f"{name} {piece}")
+    assert read - {"raw rows"}  # a roll-up answered some of them
+
+
+# --- roll-ups through the store's own repairs ------------------------------------------------
+
+MONTH_PARAMS = {"start_time": _utc(START - timedelta(days=1)), "end_time": _utc(END + timedelta(days=1))}
+CHECKED = ("usage_pivot", "tokens_over_time", "peak_minute_tokens", "daily_usage")
+
+
+def _answers(backend: LocalBackend) -> dict[str, pd.DataFrame]:
+    return {name: _run(backend, name, _params_for(name)) for name in CHECKED}
+
+
+def _params_for(name: str) -> dict[str, Any]:
+    params = {**MONTH_PARAMS, "bin_size": timedelta(hours=6), "bin_phase": timedelta(hours=5)}
+    return {k: v for k, v in params.items() if _declares(name, {k: v})}
+
+
+def _assert_answers_equal_per_row(backend: LocalBackend, settings: Settings) -> None:
+    reference = LocalBackend(settings.replace(store={"rollups": False}), Store(settings.store.data_dir))
+    for name, frame in _answers(backend).items():
+        bound = backend.bind(name, _params_for(name))
+        assert backend.reads(bound) != "raw rows", name
+        _assert_same(frame, _per_row_frame(reference, bound), name)
+
+
+def test_a_re_sent_batch_changes_no_roll_up(settings: Settings, store: Store) -> None:
+    rows = _metric_rows(random.Random(4))
+    store.append("customMetrics", rows[:1000], batch_id="gw-1")
+    store.append("customMetrics", rows[1000:], batch_id="gw-2")
+    backend = LocalBackend(settings, store)
+    before = _answers(backend)
+    written = sorted(p.name for p in store.rollup_dir("customMetrics").iterdir())
+    assert store.append("customMetrics", rows[:1000], batch_id="gw-1") is None  # a retry after an error
+    after = _answers(backend)
+    for name in CHECKED:
+        _assert_same(after[name], before[name], name)
+    assert sorted(p.name for p in store.rollup_dir("customMetrics").iterdir()) == written
+    _assert_answers_equal_per_row(backend, settings)
+
+
+def test_a_segment_adopted_by_recovery_gets_its_roll_ups(settings: Settings, store: Store) -> None:
+    rows = _metric_rows(random.Random(4))
+    store.append("customMetrics", rows[:1000])
+    backend = LocalBackend(settings, store)
+    _answers(backend)
+    # A writer stopped between renaming its segment into place and swapping the manifest.
+    arrow = appinsights.table("customMetrics", rows[1000:]).sort_by("timestamp")
+    store._write_segment("customMetrics", arrow, recovery.footer_metadata(batch="lost"), "lost")
+    reopened = Store(settings.store.data_dir)
+    assert len(reopened.segments("customMetrics")) == 2  # recovery on open adopted it
+    _assert_answers_equal_per_row(LocalBackend(settings, reopened), settings)
+    _assert_answers_equal_per_row(backend, settings)  # a backend open all along sees it too
+
+
+def test_a_rebuilt_manifest_reuses_the_roll_ups_of_the_same_segments(
+    settings: Settings, store: Store
+) -> None:
+    rows = _metric_rows(random.Random(4))
+    store.append("customMetrics", rows[:1000])
+    store.append("customMetrics", rows[1000:])
+    _answers(LocalBackend(settings, store))
+    written = sorted(p.name for p in store.rollup_dir("customMetrics").iterdir())
+    (store.table_dir("customMetrics") / "manifest.json").unlink()
+    reopened = Store(settings.store.data_dir)
+    _assert_answers_equal_per_row(LocalBackend(settings, reopened), settings)
+    assert sorted(p.name for p in reopened.rollup_dir("customMetrics").iterdir()) == written
+
+
+def test_a_set_aside_segment_takes_its_roll_ups_along(settings: Settings, store: Store, caplog) -> None:
+    rows = _metric_rows(random.Random(4))
+    for part in range(3):
+        store.append("customMetrics", rows[part::3])
+    backend = LocalBackend(settings, store)
+    _answers(backend)
+    bad = store.segments("customMetrics")[1]
+    good = (store.table_dir("customMetrics") / bad.file).read_bytes()
+    (store.table_dir("customMetrics") / bad.file).write_bytes(b"PAR1 not a segment")
+    with caplog.at_level(logging.WARNING, logger="tokenboard"):
+        # The roll-ups were written: the damage shows at an edge of the range, or at the next one.
+        _run(backend, "data_coverage", MONTH_PARAMS)
+    assert "Set aside" in caplog.text
+    assert bad.file not in {rolled_from(p.name) for p in store.rollup_dir("customMetrics").iterdir()}
+    _assert_answers_equal_per_row(backend, settings)  # two segments, their roll-ups
+
+    # A good copy put back: counted again, with roll-ups written from it.
+    (store.table_dir("customMetrics") / "quarantine" / bad.file).unlink()
+    (store.table_dir("customMetrics") / bad.file).write_bytes(good)
+    reopened = Store(settings.store.data_dir)
+    assert len(reopened.segments("customMetrics")) == 3
+    _assert_answers_equal_per_row(LocalBackend(settings, reopened), settings)
+    assert bad.file in {rolled_from(p.name) for p in store.rollup_dir("customMetrics").iterdir()}
+
+
+def test_clearing_the_store_deletes_its_roll_ups(settings: Settings, store: Store) -> None:
+    store.append("customMetrics", _metric_rows(random.Random(4)))
+    _answers(LocalBackend(settings, store))
+    assert any(store.rollup_dir("customMetrics").iterdir())
+    store.clear()
+    assert not any(store.rollup_dir("customMetrics").iterdir())
+
+
+def test_a_roll_up_deleted_by_hand_is_written_again(settings: Settings, store: Store, caplog) -> None:
+    store.append("customMetrics", _metric_rows(random.Random(4)))
+    backend = LocalBackend(settings, store)
+    _answers(backend)
+    for path in store.rollup_dir("customMetrics").glob("*@hour-*"):
+        path.unlink()
+    with caplog.at_level(logging.WARNING, logger=local.__name__):
+        _assert_answers_equal_per_row(backend, settings)
+    assert "the roll-up failed" in caplog.text  # once, then written again
+    assert list(store.rollup_dir("customMetrics").glob("*@hour-*"))

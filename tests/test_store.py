@@ -379,8 +379,8 @@ def test_readers_writing_roll_ups_while_compaction_deletes_files_lose_nothing(
     store.compact("customMetrics")  # past the grace period: only the live segments' roll-ups stay
     pivot = readers[0].run_query(readers[0].bind("usage_pivot", PIVOT_WINDOW)).frame
     assert int(pivot["calls"].sum()) == 60 * BATCH_ROWS
-    live = {p.stem for p in store.segment_paths("customMetrics")}
-    rolled = {p.name.split(".", 1)[0] for p in store.rollup_dir("customMetrics").iterdir()}
+    live = {p.name for p in store.segment_paths("customMetrics")}
+    rolled = {store_module.rolled_from(p.name) for p in store.rollup_dir("customMetrics").iterdir()}
     assert rolled == live
 
 

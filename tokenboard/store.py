@@ -8,8 +8,10 @@ Compaction merges small segments; the files it retires are deleted only after a
 grace period, so a reader holding the previous manifest can still open them.
 
 ``<table>/rollups/`` holds files derived from one segment each, named after it
-(tokenboard/backends/rollups.py): readers write them (temp file, then rename) and
-never change them; the writer deletes them with their segment.
+(``<segment stem>@...``, tokenboard/backends/rollups.py): readers write them (temp file,
+then rename) and never change them; the store deletes them with their segment, when it
+sets the segment aside, and when it is cleared. Neither recovery nor a manifest rebuild
+looks in there: a roll-up is derived data, written again when a query needs it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ ROW_GROUP_ROWS = 122_880
 BATCHES_KEPT = 1_000  # batch ids the manifest remembers: a retry within them is not written twice
 QUARANTINE = "quarantine"
 SEGMENT_NAME = re.compile(r"seg-[A-Za-z0-9_.-]+\.parquet")
+ROLLUPS = "rollups"
+ROLLUP_OF = "@"  # <segment stem>@<what>.parquet: never in a segment's name
 READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 MANIFEST_ADVICE = "restore it from a backup, or delete it and tokenboard rebuilds it from the segment files"
 
@@ -131,8 +135,8 @@ class Store:
         return self.data_dir / table
 
     def rollup_dir(self, table: str) -> Path:
-        """Where roll-ups of the table's segments live (``<segment stem>.*``)."""
-        return self.table_dir(table) / "rollups"
+        """Where roll-ups of the table's segments live (``<segment stem>@*``)."""
+        return self.table_dir(table) / ROLLUPS
 
     @contextlib.contextmanager
     def _locked(self, table: str) -> Iterator[None]:
@@ -352,17 +356,28 @@ class Store:
         manifest["retired"] = keep
         self._delete_rollups(table, manifest, cutoff)
 
-    def _delete_rollups(self, table: str, manifest: dict[str, Any], cutoff: float) -> None:
-        """Delete roll-ups older than ``cutoff`` whose segment is no longer listed."""
-        directory = self.rollup_dir(table)
-        if not directory.is_dir():
-            return
-        listed = {Path(s["file"]).stem for s in manifest["segments"] + manifest["retired"]}
-        for path in directory.iterdir():
-            segment = path.name.lstrip(".").split(".", 1)[0]  # also a reader's unfinished temp file
+    def _delete_rollups(self, table: str, manifest: Manifest, cutoff: float) -> None:
+        """Delete roll-ups (and readers' unfinished temp files) older than ``cutoff`` whose
+        segment is no longer listed."""
+        listed = {s["file"] for s in manifest["segments"]} | {r["file"] for r in manifest["retired"]}
+        for path in self._rollup_files(table):
             with contextlib.suppress(FileNotFoundError):
-                if segment not in listed and path.stat().st_mtime < cutoff:
+                stale = path.name.endswith(".tmp") or rolled_from(path.name) not in listed
+                if stale and path.stat().st_mtime < cutoff:
                     path.unlink()
+
+    def _drop_rollups_of(self, table: str, names: set[str]) -> None:
+        """Delete the roll-ups of these segment files at once (set aside, or cleared)."""
+        for path in self._rollup_files(table):
+            if rolled_from(path.name) in names:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def _rollup_files(self, table: str) -> list[Path]:
+        try:
+            return list(self.rollup_dir(table).iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     def clear(self) -> None:
         """Remove every segment of every table (used before re-seeding).
@@ -379,6 +394,7 @@ class Store:
                 for name in doomed:
                     with contextlib.suppress(FileNotFoundError):
                         (self.table_dir(table) / name).unlink()
+                self._drop_rollups_of(table, set(doomed))
 
     # --- segments that cannot be used: quarantine/ ----------------------------------------
 
@@ -405,6 +421,7 @@ class Store:
         folder = self.table_dir(table) / QUARANTINE
         folder.mkdir(exist_ok=True)
         source = self.table_dir(table) / name
+        self._drop_rollups_of(table, {name})  # put back, it gets roll-ups from what it then holds
         if not source.exists():
             kind, why = "missing", "the file is gone"
         note = {"file": name, "rows": rows, "kind": kind, "why": why, "at": _now_iso()}
@@ -561,6 +578,11 @@ class Store:
             self._manifest_path(table), len(live), f"{sum(f.rows or 0 for f in live):,}",
         )  # fmt: skip
         return manifest
+
+
+def rolled_from(name: str) -> str:
+    """The segment file a roll-up file (or a reader's temp file of one) was made from."""
+    return name.lstrip(".").split(ROLLUP_OF, 1)[0] + ".parquet"
 
 
 def _empty_manifest() -> Manifest:

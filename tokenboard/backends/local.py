@@ -17,6 +17,7 @@ a query allows (rollups.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -48,7 +49,7 @@ from tokenboard.backends.base import (
 from tokenboard.config import Settings
 from tokenboard.frames import normalize
 from tokenboard.safe import md
-from tokenboard.store import ManifestError, ReadOnlyStoreError, Segment, Store, StoreError
+from tokenboard.store import ManifestError, ReadOnlyStoreError, Segment, Store, StoreError, rolled_from
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class LocalBackend(Backend):
             return 0
         written = 0
         with self._lock:
-            for rollup in rollups.ROLLUPS:
+            for rollup in rollups.AHEAD:
                 for segment in self._segments["customMetrics"]:
                     there = self._rollup_path(rollup, segment).exists()
                     if self._rollup_file(rollup, segment) is None:
@@ -139,8 +140,8 @@ class LocalBackend(Backend):
                 if force or self._versions.get(table) != version:
                     self._segments[table] = self.store.segments(table)
                     if table == "customMetrics":  # forget roll-ups of segments gone
-                        live = {s.file.removesuffix(".parquet") for s in self._segments[table]}
-                        self._rollups_built = {f for f in self._rollups_built if f.split(".", 1)[0] in live}
+                        live = {s.file for s in self._segments[table]}
+                        self._rollups_built = {f for f in self._rollups_built if rolled_from(f) in live}
                     files = [str(self.store.table_dir(table) / s.file) for s in self._segments[table]]
                     self._con.execute(_view_sql(table, files))
                     if table in PRELUDE_TABLES:
@@ -213,7 +214,11 @@ class LocalBackend(Backend):
         return bool(suspects)
 
     def _run(self, text: str, bound: kql.BoundQuery) -> pd.DataFrame:
-        """On a roll-up when the query allows one, else (or should that fail) on raw rows."""
+        """On a roll-up when the query allows one, else (or should that fail) on raw rows.
+
+        A roll-up file the engine cannot read (damaged, deleted by hand) is deleted and
+        forgotten: the next query that needs it writes it again from its segment.
+        """
         view = self._rollup_view(bound)
         if view is not None:
             try:
@@ -221,10 +226,21 @@ class LocalBackend(Backend):
             except QueryTimeoutError:
                 raise
             except (BackendError, duckdb.Error) as exc:
-                if isinstance(exc, duckdb.IOException) and _retired(exc):
-                    raise
+                named = self._forget_rollups_named(str(exc))
+                if not named and isinstance(exc, duckdb.IOException) and _retired(exc):
+                    raise  # a segment retired by compaction: list them again
                 log.warning("%s: the roll-up failed (%s); reading raw rows", bound.name, recovery.reason(exc))
         return self._execute(text)
+
+    def _forget_rollups_named(self, message: str) -> list[Path]:
+        directory = self.store.rollup_dir("customMetrics")
+        with self._lock:
+            named = [directory / f for f in self._rollups_built if str(directory / f) in message]
+            for path in named:
+                self._rollups_built.discard(path.name)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        return named
 
     def _local_text(self, bound: kql.BoundQuery) -> str:
         """The text to run: the local prelude in place of the shared one, when it has it."""
@@ -332,7 +348,7 @@ class LocalBackend(Backend):
 
     def _rollup_path(self, rollup: rollups.Rollup, segment: Segment) -> Path:
         tag = rollups.tag(rollup, self._shared_prelude)
-        return self.store.rollup_dir("customMetrics") / rollups.file_name(segment.file, rollup, tag)
+        return self.store.rollup_dir("customMetrics") / rollups.file_name(segment, rollup, tag)
 
     def _rollup_file(self, rollup: rollups.Rollup, segment: Segment) -> str | None:
         """The segment's roll-up file, written now if it is not there yet (None: cannot)."""

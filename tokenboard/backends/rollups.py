@@ -9,6 +9,9 @@ customDimensions, _tables.kql itself):
 - ``hour``: per hour, metric name, subscription, API and model. Every dimension the
   queries know survives, so any filter works; about six times fewer rows than
   per-minute metrics.
+- ``quarter``: the same per 15 minutes, for bins on the local grid of a time zone whose
+  offset is not whole hours (Asia/Kolkata +05:30, Asia/Kathmandu +05:45): every zone's
+  offset is a multiple of 15 minutes, so its days and hours start on a quarter.
 - ``minute``: Total Tokens (the configured ``total_metric``) per minute and subscription:
   what the per-minute headroom queries count, a sixth of the rows. throttled_minutes
   reads it only in the minutes with a limit hit (a semi-join on GatewayRequests), as it
@@ -22,17 +25,20 @@ customDimensions, _tables.kql itself):
 A query reads a roll-up only if :data:`USES` lists it: its file uses TokenMetrics only
 through the range filter, filters on dimensions and name, ``sum``/``sumif`` of
 ``valueSum``/``valueCount`` (``peak``: ``max`` of per-minute sums) and datetime bins
-that are whole multiples of the grain (a bucket's rows all fall in one bin).
+whose width and phase (``bin_phase``: local midnight) are whole multiples of the grain,
+so a bucket's rows all fall in one bin (``startofday`` too: every grain divides a day).
 tests/test_rollups.py runs every query file both ways on odd data and compares. Whole
 buckets inside the range come from the roll-up; the partial buckets at either edge come
 from raw rows, so any start and end give the per-row answer. The KQL that runs is
 unchanged: the backend shadows ``TokenMetrics`` for that one query with a view over the
 roll-up (:func:`view_sql`).
 
-Segments are immutable, so a segment's roll-up never goes stale. The backend writes
-it the first time a query needs it (temp file, then rename: readers see all or
-nothing; two readers writing the same one write the same sums), and the store deletes
-it with its segment (``Store.rollup_dir``).
+Segments are immutable, so a segment's roll-up never goes stale: its file name holds the
+segment's name, row count and time span as the manifest records them (:func:`file_name`).
+The backend writes it the first time a query needs it (temp file, then rename: readers
+see all or nothing; two readers writing the same one write the same sums), and the store
+deletes it with its segment, when it sets the segment aside, and when it is cleared
+(``Store.rollup_dir``). A re-sent batch adds no segment, so no roll-up either.
 """
 
 from __future__ import annotations
@@ -50,13 +56,13 @@ from typing import Any
 import duckdb
 
 from tokenboard.backends.bins import floor_sql
-from tokenboard.store import Segment
+from tokenboard.store import ROLLUP_OF, Segment
 
 FORMAT = 1  # bump when a roll-up's columns or meaning change: older files are then ignored
 # Below this many raw rows under a range's whole buckets, raw rows answer as quickly: a
 # roll-up adds files to open, a union, and raw row groups at the edges (bench/README.md:
 # on the 10M-row store a day, 333K rows, is quicker raw for ``hour``, not for ``minute``).
-MIN_ROWS = {"hour": 1_000_000, "minute": 200_000, "peak": 200_000}
+MIN_ROWS = {"hour": 1_000_000, "quarter": 1_000_000, "minute": 200_000, "peak": 200_000}
 # Columns every roll-up keeps; the query-time view adds the prelude's dimension columns.
 MEASURES = ("timestamp", "name", "valueSum", "valueCount")
 
@@ -79,9 +85,13 @@ class Rollup:
 
 
 HOUR = Rollup("hour", timedelta(hours=1), keys=None)
+QUARTER = Rollup("quarter", timedelta(minutes=15), keys=None)
 MINUTE = Rollup("minute", timedelta(minutes=1), keys=("subscription",), total_only=True)
 PEAK = Rollup("peak", timedelta(hours=1), keys=("subscription",), total_only=True, peak=True)
-ROLLUPS = (HOUR, MINUTE, PEAK)
+ROLLUPS = (HOUR, QUARTER, MINUTE, PEAK)
+# Written ahead (after seeding): what UTC and whole-hour zones read. ``quarter`` is written
+# the first time a query on a quarter-hour grid needs it.
+AHEAD = (HOUR, MINUTE, PEAK)
 
 
 @dataclass(frozen=True)
@@ -89,7 +99,8 @@ class Use:
     """A query file that may read ``rollup``, and when."""
 
     rollup: Rollup
-    bins: tuple[str, ...] = ()  # timespan parameters that must be whole multiples of the grain
+    # Timespan parameters (bin widths and phases) that must be whole multiples of the grain.
+    bins: tuple[str, ...] = ()
     unfiltered: tuple[str, ...] = ()  # list parameters that must be empty (the roll-up lacks them)
     # Only minutes in which the subscription got a limit hit (HIT_CODES in GatewayRequests):
     # for a query that joins tokens to those minutes and to no others.
@@ -99,25 +110,35 @@ class Use:
 HIT_CODES = ("429", "403")  # what throttled_minutes.kql counts as a limit hit
 # The queries reading MINUTE keep `name == total_metric` rows only, as it holds no others.
 _FOLDED = ("apis", "models")
+_BIN = ("bin_size", "bin_phase")
+_FINE = (Use(HOUR, bins=_BIN), Use(QUARTER, bins=_BIN))  # local bins on a whole-hour grid, else a quarter's
+_DAYS = (Use(HOUR, bins=("bin_phase",)), Use(QUARTER, bins=("bin_phase",)))  # startofday(t - phase) + phase
 # By query file, the roll-ups it may read, the first that applies.
 USES: dict[str, tuple[Use, ...]] = {
     "call_counts": (Use(HOUR),),
+    "cost_basis": _FINE,  # its startofday(timestamp) cut is whole hours too
+    "daily_usage": _DAYS,
     "dimension_values": (Use(HOUR),),
-    "monthly_usage": (Use(HOUR),),
+    # Per-minute sums per subscription, their percentiles and a what-if: the minute roll-up's rows.
+    "limit_plan": (Use(MINUTE, unfiltered=_FOLDED),),
+    "monthly_usage": _DAYS,
     "peak_minute_tokens": (Use(MINUTE, unfiltered=_FOLDED),),
     # The highest per-minute sum per bin and subscription: an hour's busiest minute is enough.
     "peak_tokens_over_time": (
-        Use(PEAK, bins=("bin_size",), unfiltered=_FOLDED),
-        Use(MINUTE, bins=("bin_size",), unfiltered=_FOLDED),
+        Use(PEAK, bins=_BIN, unfiltered=_FOLDED),
+        Use(MINUTE, bins=_BIN, unfiltered=_FOLDED),
     ),
     # It left-joins admitted tokens to the minutes with 429 / 403 answers: it needs no others.
     "throttled_minutes": (Use(MINUTE, unfiltered=_FOLDED, hit_minutes=True),),
-    "tokens_over_time": (Use(HOUR, bins=("bin_size",)),),
+    "tokens_over_time": _FINE,
     "top_consumers": (Use(HOUR),),
     "usage_pivot": (Use(HOUR),),
 }
-# Query files that never read a roll-up: they read only GatewayRequests.
-PER_ROW = frozenset({"limit_hits", "request_totals", "requests_over_time"})
+# Query files that never read a roll-up: they read only GatewayRequests / dependencies, or
+# (data_coverage) the first timestamp itself, which a roll-up rounds down.
+PER_ROW = frozenset(
+    {"data_coverage", "limit_hit_causes", "limit_hits", "request_totals", "requests_over_time", "retry_calls"}
+)
 
 
 @dataclass(frozen=True)
@@ -146,7 +167,7 @@ def plans(name: str, values: Mapping[str, Any]) -> list[Plan]:
         if any(values.get(p) for p in use.unfiltered):
             continue
         sizes = [values.get(p) for p in use.bins]
-        if not all(isinstance(v, timedelta) and v > timedelta(0) and not v % use.rollup.grain for v in sizes):
+        if not all(isinstance(v, timedelta) and not v % use.rollup.grain for v in sizes):
             continue
         inner_start, inner_end = _ceil(start, use.rollup.grain), _floor(end, use.rollup.grain)
         if inner_start < inner_end:  # at least one whole bucket inside the range
@@ -189,9 +210,11 @@ def tag(rollup: Rollup, prelude: str) -> str:
     return hashlib.sha256(f"{FORMAT}\n{rollup.name}\n{prelude}".encode()).hexdigest()[:12]
 
 
-def file_name(segment_file: str, rollup: Rollup, tag: str) -> str:
-    """``<segment stem>.<roll-up>-<tag>.parquet``: the store deletes it with the segment."""
-    return f"{segment_file.removesuffix('.parquet')}.{rollup.name}-{tag}.parquet"
+def file_name(segment: Segment, rollup: Rollup, tag: str) -> str:
+    """``<segment stem>@<roll-up>-<tag>-<rows, span>.parquet``: the store deletes it with the
+    segment; a segment file put back under its name with other rows gets a roll-up of its own."""
+    facts = hashlib.sha256(f"{segment.rows}\n{segment.min_ts}\n{segment.max_ts}".encode()).hexdigest()[:8]
+    return f"{segment.file.removesuffix('.parquet')}{ROLLUP_OF}{rollup.name}-{tag}-{facts}.parquet"
 
 
 def build_sql(rollup: Rollup, rows: str, columns: Sequence[str], target: str, total_metric: str) -> str:
