@@ -6,7 +6,10 @@ dimension names plus APIM's own keys (Region, Service ID, ...), which the
 queries must ignore. A (subscription, API) pair is active in a minute with a
 probability skewed by subscription, so the row count is whatever ``rows`` asks.
 ``requests`` gets one row per ten metric rows (sampled: itemCount > 1), with
-429 and 403 answers concentrated on the busiest subscriptions.
+429 and 403 answers concentrated on the busiest subscriptions, each with an
+``operation_Id``; ``dependencies`` one row per call forwarded to the backend (same
+``operation_Id``): every 200 and 500, and the 429s the deployment itself answered (one in
+five), none for the gateway's own 429s and the quota's 403s.
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ def seed(
         target = rows * (day + 1) // days - written
         metric_table = _metric_day(rng, day_start, target, metrics, weights, metric_dims)
         store.append("customMetrics", metric_table)
-        store.append("requests", _request_day(rng, day_start, max(target // 10, 1), weights, request_dims))
+        requests = _request_day(rng, day_start, max(target // 10, 1), weights, request_dims)
+        store.append("requests", requests)
+        store.append("dependencies", _dependency_day(rng, requests))
         written += metric_table.num_rows
     return written
 
@@ -140,5 +145,36 @@ def _request_day(rng, day_start: datetime, n: int, weights, dims: pa.Array) -> p
             "operation_Name": pa.array(["POST /ai/chat/completions"] * n, pa.string()),
             "cloud_RoleName": pa.array(["apim-ai West Europe"] * n, pa.string()),
             "itemCount": rng.integers(1, 6, n).astype(np.int32),
+            "operation_Id": pa.array([f"{i:032x}" for i in rng.integers(0, 2**62, n)], pa.string()),
+        },
+    )
+
+
+def _dependency_day(rng, requests: pa.Table) -> pa.Table:
+    """A backend call for each forwarded request: 200s, 500s and a fifth of the 429s."""
+    code = requests.column("resultCode").to_numpy(zero_copy_only=False)
+    forwarded = (code != "429") & (code != "403") | (code == "429") & (rng.random(len(code)) < 0.2)
+    picked = requests.filter(pa.array(forwarded))
+    n = picked.num_rows
+    codes = picked.column("resultCode")
+    return appinsights.table(
+        "dependencies",
+        {
+            "timestamp": picked.column("timestamp"),
+            "id": pa.array([f"{i:016x}" for i in rng.integers(0, 2**62, n)], pa.string()),
+            "target": pa.array(["aoai-swedencentral.openai.azure.com"] * n, pa.string()),
+            "type": pa.array(["HTTP"] * n, pa.string()),
+            "name": pa.array(["POST /openai/deployments/chat/completions"] * n, pa.string()),
+            "data": pa.array(
+                ["https://aoai-swedencentral.openai.azure.com/openai/deployments"] * n, pa.string()
+            ),
+            "success": picked.column("success"),
+            "resultCode": codes,
+            "duration": rng.gamma(2.0, 380.0, n),
+            "customDimensions": pa.nulls(n, pa.string()),
+            "operation_Id": picked.column("operation_Id"),
+            "operation_Name": picked.column("operation_Name"),
+            "cloud_RoleName": pa.array(["apim-ai West Europe"] * n, pa.string()),
+            "itemCount": picked.column("itemCount"),
         },
     )

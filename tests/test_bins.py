@@ -53,6 +53,17 @@ def test_rewritten_bins_equal_translated_bins(con, size: str) -> None:
     assert con.sql(fast).columns == con.sql(sql).columns and con.sql(fast).types == con.sql(sql).types
 
 
+@pytest.mark.parametrize("size", ["15m", "1h", "6h", "1d", "7d"])
+@pytest.mark.parametrize("phase", ["0s", "30m", "5h", "1110m", "71100s", "4d"])  # 18:30, 19:45
+def test_bins_on_a_local_grid_equal_translated_bins(con, size: str, phase: str) -> None:
+    kql = f"t | extend b = bin(ts - {phase}, {size}) + {phase} | project ts, b | order by ts asc"
+    sql = str(duckdb_kql.to_sql(kql, schema=read_schema(con)))
+    fast = bins.rewrite(sql)
+    assert fast != sql and "AT TIME ZONE" not in fast
+    assert con.execute(fast).fetchall() == con.execute(sql).fetchall()
+    assert con.sql(fast).types == con.sql(sql).types
+
+
 def test_bins_floor_before_the_epoch(con) -> None:
     (value,) = con.execute(f"SELECT {bins.floor_sql('ts', 3_600_000_000)} FROM t WHERE ts = ?",
                            [datetime(1955, 7, 4, 12, 34, 56, 789012)]).fetchone()  # fmt: skip

@@ -4,7 +4,9 @@ duckdb-kql renders ``bin(t, 1m)`` on a datetime as
 ``to_timestamp(floor(epoch(t) / epoch(INTERVAL '1m')) * epoch(INTERVAL '1m')) AT TIME ZONE 'UTC'``:
 right, but the time-zone conversion costs about 40 ns a row, most of a per-minute query
 over a month of metrics (bench/README.md). :func:`rewrite` replaces each such expression
-over a plain column with :func:`floor_sql`, the same floor to a multiple of the bin from
+over a plain column, or a column less a constant interval (the local grid of a time zone:
+``bin(timestamp - bin_phase, bin_size) + bin_phase``), with :func:`floor_sql`, the same
+floor to a multiple of the bin from
 the Unix epoch, done on whole microseconds: the answer is the same timestamp for every
 value (tests/test_bins.py checks the range edges, the epoch and dates before it), and
 exact where the double-based original could round (dates centuries away).
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import re
 
-# The translator's datetime bin, with the bin size a whole number of s / m / h / d.
+# The translator's datetime bin of a column (or of a column less an interval literal), with
+# the bin size a whole number of s / m / h / d.
 _BIN = re.compile(
-    r"to_timestamp\(floor\(epoch\((?P<column>\"(?:[^\"]|\"\")+\")\) / "
+    r"to_timestamp\(floor\(epoch\((?P<column>\"(?:[^\"]|\"\")+\"|\(\"(?:[^\"]|\"\")+\" - INTERVAL '[^']*'\))\) / "
     r"epoch\(INTERVAL '(?P<size>\d+)(?P<unit>[smhd])'\)\) \* "
     r"epoch\(INTERVAL '(?P=size)(?P=unit)'\)\) AT TIME ZONE 'UTC'"
 )
