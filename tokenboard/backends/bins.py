@@ -21,8 +21,9 @@ import re
 
 # The translator's datetime bin of a column (or of a column less an interval literal), with
 # the bin size a whole number of s / m / h / d.
+_COLUMN = r"\"(?:[^\"]|\"\")+\""
 _BIN = re.compile(
-    r"to_timestamp\(floor\(epoch\((?P<column>\"(?:[^\"]|\"\")+\"|\(\"(?:[^\"]|\"\")+\" - INTERVAL '[^']*'\))\) / "
+    rf"to_timestamp\(floor\(epoch\((?P<column>{_COLUMN}|\({_COLUMN} - INTERVAL '[^']*'\))\) / "
     r"epoch\(INTERVAL '(?P<size>\d+)(?P<unit>[smhd])'\)\) \* "
     r"epoch\(INTERVAL '(?P=size)(?P=unit)'\)\) AT TIME ZONE 'UTC'"
 )
