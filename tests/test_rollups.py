@@ -253,6 +253,16 @@ SPLITS = (datetime(2026, 2, 28, 10, 37), datetime(2026, 3, 1, 19, 13))
 PEAK_BINS = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
 
 
+def _rolled_and_per_row(store: Store) -> tuple[LocalBackend, LocalBackend]:
+    """A backend with roll-ups on ``store``, and one on the per-row path (prelude per row)."""
+    settings = Settings(data_dir=store.data_dir, seed_on_start=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local, "DISTINCT_LIMIT", 0)
+        per_row = LocalBackend(settings.replace(store={"rollups": False}), store)
+        per_row.refresh()
+    return LocalBackend(settings, store), per_row
+
+
 @pytest.fixture(scope="module")
 def disjoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalBackend, LocalBackend]:
     """The odd metric rows in three segments cut at SPLITS; roll-ups on, and the per-row path."""
@@ -261,12 +271,7 @@ def disjoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalBackend, Lo
     cuts = [0, *(sum(r["timestamp"] < t for r in rows) for t in SPLITS), len(rows)]
     for start, stop in itertools.pairwise(cuts):
         store.append("customMetrics", rows[start:stop])
-    settings = Settings(data_dir=store.data_dir, seed_on_start=False)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(local, "DISTINCT_LIMIT", 0)
-        per_row = LocalBackend(settings.replace(store={"rollups": False}), store)
-        per_row.refresh()
-    return LocalBackend(settings, store), per_row
+    return _rolled_and_per_row(store)
 
 
 @pytest.mark.parametrize("size", PEAK_BINS, ids=str)
@@ -495,12 +500,7 @@ def dst_backends(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalBackend
         row["timestamp"] = DST_START + timedelta(seconds=rng.uniform(0, span))
     store.append("customMetrics", rows[: len(rows) // 2])
     store.append("customMetrics", rows[len(rows) // 2 :])
-    settings = Settings(data_dir=store.data_dir, seed_on_start=False)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(local, "DISTINCT_LIMIT", 0)
-        per_row = LocalBackend(settings.replace(store={"rollups": False}), store)
-        per_row.refresh()
-    return LocalBackend(settings, store), per_row
+    return _rolled_and_per_row(store)
 
 
 @pytest.mark.parametrize("unit", ["15m", "1h", "6h", "1d", localtime.MONTH])
