@@ -64,6 +64,8 @@ RANGES = {
     "within_one_hour": (datetime(2026, 2, 28, 10, 5, 30), datetime(2026, 2, 28, 10, 50, 10)),
     "within_one_minute": (datetime(2026, 2, 28, 10, 5, 10), datetime(2026, 2, 28, 10, 5, 50)),
     "beyond_the_data": (datetime(2026, 2, 1), datetime(2026, 4, 1)),
+    # From inside the busy minute: an edge minute with several rows of one subscription.
+    "from_the_busy_minute": (datetime(2026, 2, 28, 10, 5, 10), datetime(2026, 3, 1, 12, 0, 30)),
 }
 # Extra parameters, by id; each runs on every query that declares them (with the "unaligned" range).
 EXTRAS: dict[str, dict[str, Any]] = {
@@ -292,6 +294,65 @@ def test_segments_sharing_a_minute_read_the_minute_roll_up(rolled: LocalBackend)
                                                   "bin_size": timedelta(hours=6)})  # fmt: skip
     assert rollups.plans(bound.name, bound.values)[0].rollup is rollups.PEAK
     assert rolled.reads(bound) == "minute roll-up"
+
+
+# --- one row per minute: the per-minute summarize as a projection ----------------------------
+
+MINUTE_QUERIES = sorted(
+    n for n, uses in rollups.USES.items() if any(u.rollup is rollups.MINUTE for u in uses)
+)
+PER_MINUTE_RUNS = [(n, rng, "") for n in MINUTE_QUERIES for rng in RANGES] + [
+    (n, "unaligned", extra) for n in MINUTE_QUERIES for extra in EXTRAS if _declares(n, EXTRAS[extra])
+]
+
+
+@pytest.mark.parametrize(("name", "rng", "extra"), PER_MINUTE_RUNS)
+def test_segments_sharing_no_minute_sum_each_minute_once(disjoint, name: str, rng: str, extra: str) -> None:
+    """The minute roll-up of segments cut on minutes has one row per minute and subscription;
+    the edges' raw rows are summed per minute alike, and the per-minute summarize skipped."""
+    rolled, per_row = disjoint
+    bound = rolled.bind(name, _params(name, rng, extra))
+    rewritten = []
+    per_minute_sql = rollups.per_minute_sql
+
+    def spy(sql: str) -> str:
+        rewritten.append(per_minute_sql(sql) != sql)
+        return per_minute_sql(sql)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rollups, "per_minute_sql", spy)
+        fast = rolled.run_query(bound).frame
+    _assert_same(fast, _per_row_frame(per_row, bound), name)
+    if rolled.reads(bound) == "minute roll-up" and name in ("peak_minute_tokens", "limit_plan"):
+        assert rewritten == [True]
+
+
+def test_the_per_minute_rewrite_needs_filters_on_token_metrics_alone() -> None:
+    minute = bins.floor_sql('"timestamp"', 60_000_000)
+    summarize = (
+        f'SELECT "subscription" AS "subscription", {minute} AS "minute", coalesce(sum("valueSum"), 0) '
+        f'AS "tokens" FROM _s2 GROUP BY "subscription", {minute})'
+    )
+    filters = 'WITH _s0 AS (SELECT * FROM "TokenMetrics"),\n     _s1 AS (SELECT * FROM _s0 WHERE x),\n'
+    assert "GROUP BY" not in rollups.per_minute_sql(
+        f"{filters}     _s2 AS (SELECT * FROM _s1 WHERE y),\n     _s3 AS ({summarize}"
+    )
+    for other in (
+        '_s2 AS (SELECT "subscription", "timestamp", "valueSum" FROM _s1)',  # a projection
+        "_s2 AS (SELECT * FROM _s1 UNION ALL SELECT * FROM _s1)",  # rows twice
+        "x_s2 AS (SELECT * FROM _s1 WHERE y),\n     _s2 AS (SELECT * FROM _s1 LIMIT 5)",
+    ):
+        sql = f"{filters}     {other},\n     _s3 AS ({summarize}"
+        assert rollups.per_minute_sql(sql) == sql, other
+    over_requests = f'WITH _s0 AS (SELECT * FROM "GatewayRequests"),\n     _s2 AS ({summarize}'
+    assert rollups.per_minute_sql(over_requests) == over_requests
+
+
+def test_segments_sharing_a_minute_keep_the_per_minute_summarize(rolled: LocalBackend) -> None:
+    bound = rolled.bind("peak_minute_tokens", _params("peak_minute_tokens", "unaligned", ""))
+    assert rolled.reads(bound) == "minute roll-up"
+    chosen = rolled._rollup_view(bound)
+    assert chosen is not None and not chosen[0].one_per_minute
 
 
 @pytest.mark.parametrize("name", sorted(kql.catalog()))

@@ -219,10 +219,11 @@ class LocalBackend(Backend):
         A roll-up file the engine cannot read (damaged, deleted by hand) is deleted and
         forgotten: the next query that needs it writes it again from its segment.
         """
-        view = self._rollup_view(bound)
-        if view is not None:
+        chosen = self._rollup_view(bound)
+        if chosen is not None:
+            plan, view = chosen
             try:
-                return self._execute(text, view)
+                return self._execute(text, view, one_per_minute=plan.one_per_minute)
             except QueryTimeoutError:
                 raise
             except (BackendError, duckdb.Error) as exc:
@@ -273,14 +274,17 @@ class LocalBackend(Backend):
         self._translations[rolled, text] = sql
         return sql, {}
 
-    def _execute(self, text: str, view: str | None = None) -> pd.DataFrame:
-        """Run KQL text; with ``view``, TokenMetrics is that SQL for this query alone."""
+    def _execute(self, text: str, view: str | None = None, one_per_minute: bool = False) -> pd.DataFrame:
+        """Run KQL text; with ``view``, TokenMetrics is that SQL for this query alone
+        (``one_per_minute``: a view with one row per minute, see rollups.per_minute_sql)."""
         cursor = self._con.cursor()
         timeout = self.settings.query.timeout_seconds
         timer = threading.Timer(timeout, cursor.interrupt)
         timer.start()
         try:
             sql, params = self._translate(text, rolled=view is not None)
+            if one_per_minute:
+                sql = rollups.per_minute_sql(sql)
             cursor.execute("SET TimeZone='UTC'")
             if view is not None:  # a temporary view is the cursor's own, and shadows the shared one
                 cursor.execute(f"CREATE TEMP VIEW {_ident(PRELUDE_TABLES['customMetrics'])} AS {view}")
@@ -312,8 +316,8 @@ class LocalBackend(Backend):
         chosen = self._choose_rollup(bound)
         return f"{chosen[0].rollup.name} roll-up" if chosen else "raw rows"
 
-    def _rollup_view(self, bound: kql.BoundQuery) -> str | None:
-        """SQL for TokenMetrics over a roll-up, if the query may read one (else None)."""
+    def _rollup_view(self, bound: kql.BoundQuery) -> tuple[rollups.Plan, str] | None:
+        """The plan and SQL for TokenMetrics over a roll-up, if the query may read one (else None)."""
         chosen = self._choose_rollup(bound)
         if chosen is None:
             return None
@@ -321,7 +325,7 @@ class LocalBackend(Backend):
         columns = self._dimensions["customMetrics"].columns
         rolled = _source_sql("customMetrics", files, [*rollups.MEASURES, *plan.rollup.kept(columns)])
         raw = self._dimension_rows([str(self.store.table_dir("customMetrics") / s.file) for s in segments])
-        return rollups.view_sql(plan, rolled, raw, columns, _ident(PRELUDE_TABLES["requests"]))
+        return plan, rollups.view_sql(plan, rolled, raw, columns, _ident(PRELUDE_TABLES["requests"]))
 
     def _choose_rollup(self, bound: kql.BoundQuery) -> tuple[rollups.Plan, list[str], list[Segment]] | None:
         """The first roll-up the query may read, its files (written if need be), and the
@@ -343,7 +347,7 @@ class LocalBackend(Backend):
                     if file is None:  # cannot write roll-ups (said once): raw rows
                         return None
                     files.append(file)
-            return plan, files, segments
+            return rollups.settled(plan, rolled_up), files, segments
         return None
 
     def _rollup_path(self, rollup: rollups.Rollup, segment: Segment) -> Path:
