@@ -23,7 +23,7 @@ import pytest
 
 from tokenboard import appinsights, kql, localtime, recovery
 from tokenboard import store as store_module
-from tokenboard.backends import bins, local, rollups
+from tokenboard.backends import bins, hitcalls, local, rollups
 from tokenboard.backends.local import LocalBackend
 from tokenboard.config import Settings
 from tokenboard.store import Store, rolled_from
@@ -353,6 +353,77 @@ def test_segments_sharing_a_minute_keep_the_per_minute_summarize(rolled: LocalBa
     assert rolled.reads(bound) == "minute roll-up"
     chosen = rolled._rollup_view(bound)
     assert chosen is not None and not chosen[0].one_per_minute
+
+
+# --- limit_hit_causes on the backend calls of limit hits alone (hitcalls.py) -----------------
+
+# An hour with one 429 and no backend call for it, and a 200 with one: backend calls were logged.
+LOGGED_HOUR = datetime(2026, 3, 2, 7, 0)
+
+
+def _calls_rows(settings: Settings, rng: random.Random) -> tuple[list[dict], list[dict]]:
+    """Requests (limit hits among them, odd operation_Ids) and dependencies: some of limit hits,
+    some of other calls, some outside any range, some without an operation_Id."""
+    requests, dependencies = [], []
+    for i in range(1500):
+        ts = START + timedelta(seconds=rng.uniform(0, (END - START).total_seconds() - 7200))
+        op = rng.choice([f"op-{i}", f"op-{i}", f"op-{i}", "", None, f"op-{i % 7}"])
+        code = rng.choice(["200", "429", "429", "403", "403", "500"])
+        body = rng.choice([None, "", '{"statusCode": 429}', '{"error": {}}', "Token quota is exceeded"])
+        dims = appinsights.request_dimensions(
+            settings.telemetry, rng.choice(["contoso", UNICODE, ""]), rng.choice(["chat", ""]),
+            {settings.telemetry.response_body_key: body} if body is not None else {},
+        )  # fmt: skip
+        requests.append(
+            appinsights.request_row(timestamp=ts, result_code=code, operation_id=op, dimensions=dims)
+        )
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            shift = timedelta(seconds=rng.choice([0.0, 0.5, -3.0, 7200.0]))
+            dependencies.append(appinsights.dependency_row(
+                timestamp=ts + shift, result_code=rng.choice(["200", "429", "403"]),
+                operation_id=rng.choice([op, op, op, "", None]),
+            ))  # fmt: skip
+    for minute, code in ((5, "429"), (6, "200")):
+        ts = LOGGED_HOUR + timedelta(minutes=minute)
+        requests.append(
+            appinsights.request_row(timestamp=ts, result_code=code, operation_id=f"logged-{code}")
+        )
+    dependencies.append(appinsights.dependency_row(
+        timestamp=LOGGED_HOUR + timedelta(minutes=6), result_code="200", operation_id="logged-200"
+    ))  # fmt: skip
+    return requests, dependencies
+
+
+@pytest.fixture(scope="module")
+def calls_backend(tmp_path_factory: pytest.TempPathFactory) -> LocalBackend:
+    store = Store(tmp_path_factory.mktemp("calls") / "data")
+    settings = Settings(data_dir=store.data_dir, seed_on_start=False)
+    requests, dependencies = _calls_rows(settings, random.Random(5))
+    for part in range(2):  # two segments each
+        store.append("requests", requests[part::2])
+        store.append("dependencies", dependencies[part::2])
+    return LocalBackend(settings, store)
+
+
+CALLS_RANGES = {**RANGES, "logged_hour": (LOGGED_HOUR, LOGGED_HOUR + timedelta(hours=1))}
+
+
+@pytest.mark.parametrize("rng", sorted(CALLS_RANGES))
+def test_limit_hit_causes_from_the_calls_of_limit_hits_alone(calls_backend: LocalBackend, rng: str) -> None:
+    start, end = (_utc(t) for t in CALLS_RANGES[rng])
+    bound = calls_backend.bind("limit_hit_causes", {"start_time": start, "end_time": end})
+    assert hitcalls.view_sql(bound.name, bound.values, "d", "r") is not None
+    narrowed = calls_backend.run_query(bound).frame
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hitcalls, "QUERIES", frozenset())
+        whole = calls_backend.run_query(bound).frame
+    _assert_same(narrowed, whole, bound.name)
+    if rng == "logged_hour":  # the 429 was answered by the gateway: backend calls were logged
+        assert narrowed[["gateway_429", "backend_logged"]].values.tolist() == [[1, True]]
+    elif rng == "unaligned":  # every cause turns up
+        assert (
+            narrowed[["gateway_429", "backend_429", "quota_403", "other_403", "unattributed"]].sum() > 0
+        ).all()
 
 
 @pytest.mark.parametrize("name", sorted(kql.catalog()))

@@ -36,7 +36,7 @@ from duckdb_kql.types import kusto_type
 
 from tokenboard import kql, recovery
 from tokenboard.appinsights import SCHEMAS, TABLES
-from tokenboard.backends import bins, rollups
+from tokenboard.backends import bins, hitcalls, rollups
 from tokenboard.backends.base import (
     Backend,
     BackendError,
@@ -88,6 +88,7 @@ class LocalBackend(Backend):
         self.store = store or Store(settings.store.data_dir)
         self._con = duckdb_kql.connect()
         self._con.execute("SET TimeZone='UTC'")
+        self._database: str = self._con.sql("SELECT current_database()").fetchall()[0][0]
         self._lock = threading.Lock()
         self._versions: dict[str, int] = {}
         names = settings.telemetry.names()
@@ -219,11 +220,15 @@ class LocalBackend(Backend):
         A roll-up file the engine cannot read (damaged, deleted by hand) is deleted and
         forgotten: the next query that needs it writes it again from its segment.
         """
+        # The store's own tables, as a query's temporary views may shadow them.
+        calls = hitcalls.view_sql(
+            bound.name, bound.values, self._main("dependencies"), self._main("requests")
+        )
         chosen = self._rollup_view(bound)
         if chosen is not None:
             plan, view = chosen
             try:
-                return self._execute(text, view, one_per_minute=plan.one_per_minute)
+                return self._execute(text, view, one_per_minute=plan.one_per_minute, calls=calls)
             except QueryTimeoutError:
                 raise
             except (BackendError, duckdb.Error) as exc:
@@ -231,7 +236,10 @@ class LocalBackend(Backend):
                 if not named and isinstance(exc, duckdb.IOException) and _retired(exc):
                     raise  # a segment retired by compaction: list them again
                 log.warning("%s: the roll-up failed (%s); reading raw rows", bound.name, recovery.reason(exc))
-        return self._execute(text)
+        return self._execute(text, calls=calls)
+
+    def _main(self, table: str) -> str:
+        return f"{_ident(self._database)}.main.{_ident(table)}"
 
     def _forget_rollups_named(self, message: str) -> list[Path]:
         directory = self.store.rollup_dir("customMetrics")
@@ -274,9 +282,12 @@ class LocalBackend(Backend):
         self._translations[rolled, text] = sql
         return sql, {}
 
-    def _execute(self, text: str, view: str | None = None, one_per_minute: bool = False) -> pd.DataFrame:
+    def _execute(
+        self, text: str, view: str | None = None, one_per_minute: bool = False, calls: str | None = None
+    ) -> pd.DataFrame:
         """Run KQL text; with ``view``, TokenMetrics is that SQL for this query alone
-        (``one_per_minute``: a view with one row per minute, see rollups.per_minute_sql)."""
+        (``one_per_minute``: a view with one row per minute, see rollups.per_minute_sql), and
+        with ``calls`` dependencies is (hitcalls.py)."""
         cursor = self._con.cursor()
         timeout = self.settings.query.timeout_seconds
         timer = threading.Timer(timeout, cursor.interrupt)
@@ -288,6 +299,8 @@ class LocalBackend(Backend):
             cursor.execute("SET TimeZone='UTC'")
             if view is not None:  # a temporary view is the cursor's own, and shadows the shared one
                 cursor.execute(f"CREATE TEMP VIEW {_ident(PRELUDE_TABLES['customMetrics'])} AS {view}")
+            if calls is not None:
+                cursor.execute(f'CREATE TEMP VIEW "dependencies" AS {calls}')
             relation = cursor.sql(sql, params=params) if params else cursor.sql(sql)
             types = [kusto_type(t) for t in relation.types]
             table: pa.Table = relation.arrow() if hasattr(relation, "arrow") else relation.fetch_arrow_table()

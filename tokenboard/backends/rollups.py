@@ -167,7 +167,7 @@ def plans(name: str, values: Mapping[str, Any]) -> list[Plan]:
     start, end = values.get("start_time"), values.get("end_time")
     if not isinstance(start, datetime) or not isinstance(end, datetime):
         return []
-    start, end = _naive_utc(start), _naive_utc(end)
+    start, end = naive_utc(start), naive_utc(end)
     found = []
     for use in USES.get(name, ()):
         if any(values.get(p) for p in use.unfiltered):
@@ -239,7 +239,7 @@ def build_sql(rollup: Rollup, rows: str, columns: Sequence[str], target: str, to
     keys = "".join(f", {_ident(c)}" for c in rollup.kept(columns))
     where = '"timestamp" IS NOT NULL'
     if rollup.total_only:
-        where += f' AND "name" = {_string(total_metric)}'
+        where += f' AND "name" = {sql_string(total_metric)}'
     timestamp = '"timestamp"'
     sums = (
         f'SELECT {floor_sql(timestamp, (MINUTE if rollup.peak else rollup).micros)} AS "timestamp", '
@@ -253,7 +253,7 @@ def build_sql(rollup: Rollup, rows: str, columns: Sequence[str], target: str, to
             'ORDER BY coalesce("valueSum", 0) DESC, "timestamp") = 1'
         )
     order = 'ORDER BY "name", "timestamp"'
-    return f"COPY ({sums} {order}) TO {_string(target)} (FORMAT parquet, COMPRESSION snappy)"
+    return f"COPY ({sums} {order}) TO {sql_string(target)} (FORMAT parquet, COMPRESSION snappy)"
 
 
 def write(
@@ -303,16 +303,16 @@ def view_sql(plan: Plan, rolled: str, raw: str, columns: Sequence[str], requests
             f'AND h."minute" = {minute}'
         )
     union = "\nUNION ALL\n".join(
-        f"SELECT {select} FROM {source} AS r{only} WHERE {_between(start, end)}"
+        f"SELECT {select} FROM {source} AS r{only} WHERE {between(start, end)}"
         for start, end, source in ranges
     )
     if not plan.use.hit_minutes:
         return union
-    codes = ", ".join(map(_string, HIT_CODES))
+    codes = ", ".join(map(sql_string, HIT_CODES))
     minute = floor_sql('"timestamp"', MINUTE.micros)
     hits = (
         f'SELECT DISTINCT "subscription", {minute} AS "minute" FROM {requests} '
-        f'WHERE "resultCode" IN ({codes}) AND {_between(plan.start, plan.end)}'
+        f'WHERE "resultCode" IN ({codes}) AND {between(plan.start, plan.end)}'
     )
     return f"WITH _hits AS ({hits})\n{union}"
 
@@ -324,7 +324,7 @@ def _edge(plan: Plan, raw: str, kept: Sequence[str], start: datetime, end: datet
     keys = "".join(f", {_ident(c)}" for c in kept)
     return (
         f'(SELECT min("timestamp") AS "timestamp", "name"{keys}, sum("valueSum") AS "valueSum", '
-        f'sum("valueCount")::BIGINT AS "valueCount" FROM {raw} WHERE {_between(start, end)} '
+        f'sum("valueCount")::BIGINT AS "valueCount" FROM {raw} WHERE {between(start, end)} '
         f'GROUP BY {_MINUTE_BIN}, "name"{keys})'
     )
 
@@ -375,7 +375,7 @@ def _filters_token_metrics(before: str, stage: str) -> bool:
         stage, before = source, before[:at]
 
 
-def _between(start: datetime, end: datetime, alias: str = "") -> str:
+def between(start: datetime, end: datetime, alias: str = "") -> str:
     return f'{alias}"timestamp" >= {_timestamp(start)} AND {alias}"timestamp" < {_timestamp(end)}'
 
 
@@ -383,7 +383,7 @@ def _timestamp(value: datetime) -> str:
     return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}'"
 
 
-def _naive_utc(value: datetime) -> datetime:
+def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
@@ -403,5 +403,5 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _string(text: str) -> str:
+def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
