@@ -15,7 +15,9 @@ customDimensions, _tables.kql itself):
 - ``minute``: Total Tokens (the configured ``total_metric``) per minute and subscription:
   what the per-minute headroom queries count, a sixth of the rows. throttled_minutes
   reads it only in the minutes with a limit hit (a semi-join on GatewayRequests), as it
-  joins admitted tokens to those and no others.
+  joins admitted tokens to those and no others. Over segments that share no minute it has
+  one row per minute and subscription, and the queries' per-minute ``summarize`` runs as a
+  projection (:func:`per_minute_sql`).
 - ``peak``: of those minutes, each hour's busiest per subscription (the earliest of equals):
   what the headroom chart needs when its bins are whole hours, one row an hour instead of
   up to sixty. One segment's sum of a minute is the minute's total only if no other
