@@ -8,7 +8,7 @@ import streamlit as st
 
 from tokenboard import money
 from tokenboard.safe import md
-from tokenboard.ui import access, data, errors, page, panels
+from tokenboard.ui import access, data, page, panels
 from tokenboard.ui.settings import app_settings
 from tokenboard.views import costs, formats, overview, usage
 from tokenboard.views.overview import RequestTotals, UsageTotals
@@ -27,24 +27,30 @@ OPERATOR_PAGES = {"4_Test_request"}  # spends real tokens: only for operators
 def overview_page() -> None:
     p = page.start("Overview", "📊", "Token usage and limit hits at a glance")
     f, settings, backend = p.filters, p.settings, p.backend
-    with errors.shown():
-        pivot, pivot_q = data.run(backend, "usage_pivot", f.params())
-        pivot_before, pivot_before_q = data.run(backend, "usage_pivot", f.previous_params())
-        requests, requests_q = data.run(backend, "request_totals", f.params())
-        requests_before, requests_before_q = data.run(backend, "request_totals", f.previous_params())
-        totals = {"bin_size": costs.DAY, "split_by": "none"}  # per UTC day, API and model
-        basis, basis_q = data.run(backend, "cost_basis", f.params(**totals))
-        basis_before, basis_before_q = data.run(backend, "cost_basis", f.previous_params(**totals))
-        coverage, coverage_q = data.run(backend, "data_coverage", f.coverage_params())
+    totals = {"bin_size": costs.DAY, "split_by": "none"}  # costs per UTC day, API and model
+
+    @page.section
+    def headlines() -> None:
+        frames, queries = data.run_all(
+            backend,
+            ("usage_pivot", f.params()),
+            ("usage_pivot", f.previous_params()),
+            ("request_totals", f.params()),
+            ("request_totals", f.previous_params()),
+            ("cost_basis", f.params(**totals)),
+            ("cost_basis", f.previous_params(**totals)),
+            ("data_coverage", f.coverage_params()),
+        )
+        pivot, pivot_before, requests, requests_before, basis, basis_before, coverage = frames
         now, before = UsageTotals.of(pivot, settings), UsageTotals.of(pivot_before, settings)
         hits, hits_before = RequestTotals.of(requests), RequestTotals.of(requests_before)
         if pivot.empty and hits.requests == 0:
             page.empty(f)
+            return
         spend, spend_before = money.priced(basis, settings), money.priced(basis_before, settings)
         cost, unpriced = costs.headlines(
             spend, spend_before, settings.currency, f.period, f.coverage(coverage, "metrics_first")
         )
-
         panels.metrics(
             [cost, *overview.usage_headlines(now, before, f.period, f.coverage(coverage, "metrics_first"))]
         )
@@ -66,7 +72,7 @@ def overview_page() -> None:
         )
         panels.details(
             overview.headline_table(now, before, hits, hits_before, costs.headline_rows(spend, spend_before)),
-            [pivot_q, pivot_before_q, requests_q, requests_before_q, basis_q, basis_before_q, coverage_q],
+            queries,
             key="overview-headlines",
             filename="headline_numbers",
         )
@@ -81,29 +87,36 @@ def overview_page() -> None:
                 "These categories overlap prompt/completion and are not added to Total."
             )
 
-        st.subheader("Tokens over time")
+    @page.section
+    def tokens_over_time() -> None:
         series, series_q = data.run_binned(backend, "tokens_over_time", f, split_by="metric")
         chart = usage.tokens_over_time(series, "metric", settings, f.axis)
         chart.figure.update_layout(height=320)
         panels.chart(chart, key="overview-tokens", queries=series_q, filename="tokens_over_time")
 
-        left, right = st.columns([3, 2], gap="large")
-        with left:
-            st.subheader("Top subscriptions")
-            st.caption(usage.TOP_ORDER)
-            top, top_q = data.run(backend, "top_consumers", f.params())
-            panels.chart(
-                usage.top_consumers(top, 5), key="overview-top", queries=[top_q], filename="top_subscriptions"
+    @page.section
+    def top_subscriptions() -> None:
+        pivot, pivot_q = data.run(backend, "usage_pivot", f.params())  # the headlines' query
+        chart = usage.top_consumers(usage.consumers(pivot, settings), 5)
+        panels.chart(chart, key="overview-top", queries=[pivot_q], filename="top_subscriptions")
+
+    headlines()
+    st.subheader("Tokens over time")
+    tokens_over_time()
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.subheader("Top subscriptions")
+        st.caption(usage.TOP_ORDER)
+        top_subscriptions()
+    with right:
+        st.subheader("Data source")
+        with st.container(border=True):
+            st.markdown(backend.describe())
+            st.caption(
+                f"Changes compare with the previous {f.period} when data covers most of it. "
+                "Shaded bins are incomplete (cut by the range, or still ingesting); "
+                "bins without data are zero."
             )
-        with right:
-            st.subheader("Data source")
-            with st.container(border=True):
-                st.markdown(backend.describe())
-                st.caption(
-                    f"Changes compare with the previous {f.period} when data covers most of it. "
-                    "Shaded bins are incomplete (cut by the range, or still ingesting); "
-                    "bins without data are zero."
-                )
 
 
 files = sorted(PAGES_DIR.glob("[0-9]*.py"))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from tokenboard import money
+from tokenboard import kql, money
 from tokenboard.safe import md
-from tokenboard.ui import data, errors, page, panels
+from tokenboard.ui import data, page, panels
 from tokenboard.ui.sidebar import drill_to
 from tokenboard.views import costs, usage
 from tokenboard.views.labels import DIMENSIONS, label, unlabel
@@ -14,12 +15,18 @@ from tokenboard.views.labels import DIMENSIONS, label, unlabel
 p = page.start("Usage", "📈", "Tokens by subscription, API and model", links=usage.LINKS)
 f, settings, backend = p.filters, p.settings, p.backend
 
-with errors.shown():
-    pivot_frame, pivot_q = data.run(backend, "usage_pivot", f.params())
+
+def spend() -> tuple[pd.DataFrame, kql.BoundQuery]:
+    """Cost per subscription, API and model, each UTC day at its rate (one query for the page)."""
+    basis, basis_q = data.run(backend, "cost_basis", f.params(bin_size=costs.DAY))
+    return money.priced(money.by_subscription(basis), settings), basis_q
+
+
+@page.section
+def drilled_down() -> None:
+    pivot_frame, _ = data.run(backend, "usage_pivot", f.params())
     if pivot_frame.empty:
         page.empty(f)
-    basis, basis_q = data.run(backend, "cost_basis", f.params(bin_size=costs.DAY))  # each day at its rate
-    spend = money.priced(money.by_subscription(basis), settings)
     if len(f.subscriptions) == 1:
         row = st.container(horizontal=True, vertical_alignment="center")
         row.info(
@@ -28,7 +35,9 @@ with errors.shown():
         if row.button("Show all subscriptions", icon=":material/close:", width="content"):
             drill_to([])
 
-    st.subheader("Tokens over time")
+
+@page.section
+def tokens_over_time() -> None:
     split = panels.choice("Stack by", usage.SPLITS, "metric", key="split")
     series, series_q = data.run_binned(backend, "tokens_over_time", f, split_by=split)
     chart = usage.tokens_over_time(series, split, settings, f.axis)
@@ -39,7 +48,9 @@ with errors.shown():
             "(cached, reasoning) are dotted: they overlap prompt/completion and are not stacked."
         )
 
-    st.subheader("Cost over time")
+
+@page.section
+def cost_over_time() -> None:
     cost_split = panels.choice("Stack cost by", costs.SPLITS, "part", key="cost_split")
     spend_by_bin, by_bin_q = data.run_binned(  # each part of a bin in one UTC day, priced at its rate
         backend,
@@ -50,11 +61,12 @@ with errors.shown():
     )
     chart = costs.over_time(spend_by_bin, cost_split, settings.currency, f.axis)
     panels.chart(chart, key="usage-cost", queries=by_bin_q, filename=f"cost_over_time_by_{cost_split}")
-    if named := costs.unpriced_text(spend):
+    if named := costs.unpriced_text(spend()[0]):
         st.caption(f"Not in the cost: {md(named)}. Give them a price in `[prices]`.")
 
-    st.subheader("Pivot")
-    st.caption(usage.PIVOT_ORDER)
+
+@page.section
+def pivot() -> None:
     dims = list(DIMENSIONS)
     c1, c2, c3, c4 = st.columns([1, 1, 1.3, 1])
     rows = c1.selectbox("Rows", dims, format_func=DIMENSIONS.get, key="rows", bind="query-params")
@@ -66,6 +78,15 @@ with errors.shown():
         key="cols",
         bind="query-params",
     )
+    view = (
+        c4.segmented_control(
+            "View", usage.VIEWS, default="Table", required=True, key="view", bind="query-params"
+        )
+        or "Table"
+    )
+    (pivot_frame, basis), (pivot_q, basis_q) = data.run_all(
+        backend, ("usage_pivot", f.params()), ("cost_basis", f.params(bin_size=costs.DAY))
+    )
     linked = st.query_params.get("measure") if "measure" not in st.session_state else None
     measure = c3.selectbox(
         "Measure",
@@ -73,16 +94,11 @@ with errors.shown():
         key="measure",
         bind="query-params",
     )
-    view = (
-        c4.segmented_control(
-            "View", usage.VIEWS, default="Table", required=True, key="view", bind="query-params"
-        )
-        or "Table"
-    )
     across = None if cols == "none" else cols
     is_cost = measure == costs.COST
     if is_cost:
-        table, pivot_queries = costs.pivot(spend, rows, across), [basis_q]
+        spent = money.priced(money.by_subscription(basis), settings)
+        table, pivot_queries = costs.pivot(spent, rows, across), [basis_q]
         cells = panels.money(*table.columns, currency=settings.currency)
     else:
         table, pivot_queries = usage.pivot(pivot_frame, rows, across, measure, settings), [pivot_q]
@@ -106,7 +122,11 @@ with errors.shown():
     if is_cost:
         st.caption("A cell that reads None has tokens but no price for them: it is not $0.")
 
-    top, top_q = data.run(backend, "top_consumers", f.params())
+
+@page.section
+def consumers() -> None:
+    pivot_frame, pivot_q = data.run(backend, "usage_pivot", f.params())
+    top = usage.consumers(pivot_frame, settings)
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Top consumers")
@@ -116,7 +136,7 @@ with errors.shown():
         )
         chart = usage.top_consumers(top, n)
         event = panels.chart(
-            chart, key="usage-top", queries=[top_q], filename="top_consumers", selectable=True
+            chart, key="usage-top", queries=[pivot_q], filename="top_consumers", selectable=True
         )
         picked = usage.selected_subscription(event, chart.data)
         if picked is not None and [unlabel(picked)] != list(f.subscriptions):
@@ -124,17 +144,19 @@ with errors.shown():
         st.caption("Click a bar to drill down to that subscription.")
     with right:
         st.subheader("Prompt : completion")
-        chart = usage.prompt_completion_ratio(top.sort_values("total_tokens", ascending=False).head(n))
-        panels.chart(chart, key="usage-ratio", queries=[top_q], filename="prompt_completion_ratio")
+        chart = usage.prompt_completion_ratio(top.head(n))
+        panels.chart(chart, key="usage-ratio", queries=[pivot_q], filename="prompt_completion_ratio")
         st.caption(
             f"Prompt tokens per completion token of the top {n}, highest first: "
             "high means long prompts, short answers."
         )
 
-    st.subheader("Cost by subscription")
-    per_sub = costs.per_subscription(spend)
+
+@page.section
+def cost_per_subscription() -> None:
+    spent, basis_q = spend()
     panels.table(
-        per_sub,
+        costs.per_subscription(spent),
         key="usage-cost-per-sub",
         queries=[basis_q],
         filename="cost_by_subscription",
@@ -144,3 +166,16 @@ with errors.shown():
         },
     )
     st.caption("Cost per 1,000 calls counts the calls of priced tokens only; unpriced tokens are left out.")
+
+
+drilled_down()
+st.subheader("Tokens over time")
+tokens_over_time()
+st.subheader("Cost over time")
+cost_over_time()
+st.subheader("Pivot")
+st.caption(usage.PIVOT_ORDER)
+pivot()
+consumers()
+st.subheader("Cost by subscription")
+cost_per_subscription()

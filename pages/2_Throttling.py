@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from tokenboard.ui import data, errors, page, panels
+from tokenboard.ui import data, page, panels
 from tokenboard.ui.throttling import causes_section, planning_section, retries_section
 from tokenboard.views import formats, overview, throttling
 from tokenboard.views.labels import DIMENSIONS, label
@@ -19,16 +19,21 @@ p = page.start(
 )
 f, settings, backend = p.filters, p.settings, p.backend
 
-with errors.shown():
-    totals, totals_q = data.run(backend, "request_totals", f.params())
-    totals_before, totals_before_q = data.run(backend, "request_totals", f.previous_params())
-    coverage, coverage_q = data.run(backend, "data_coverage", f.coverage_params())
+
+@page.section
+def headlines() -> None:
+    (totals, totals_before, coverage, peaks, hits), queries = data.run_all(
+        backend,
+        ("request_totals", f.params()),
+        ("request_totals", f.previous_params()),
+        ("data_coverage", f.coverage_params()),
+        ("peak_minute_tokens", f.params()),
+        ("limit_hits", f.params()),
+    )
     now, before = RequestTotals.of(totals), RequestTotals.of(totals_before)
-    peaks, peaks_q = data.run(backend, "peak_minute_tokens", f.params())
     if now.requests == 0 and peaks.empty:
         page.empty(f, "gateway requests or tokens")
-    hits, hits_q = data.run(backend, "limit_hits", f.params())
-
+        return
     covered = f.coverage(coverage, "requests_first")
     panels.metrics(
         [
@@ -40,19 +45,18 @@ with errors.shown():
     both = pd.concat(
         [totals.assign(period="current"), totals_before.assign(period="previous")], ignore_index=True
     )
-    panels.details(
-        both, [totals_q, totals_before_q, coverage_q], key="throttling-totals", filename="request_totals"
-    )
+    panels.details(both, queries[:3], key="throttling-totals", filename="request_totals")
 
-    st.subheader("Limit-hit rate over time")
+
+@page.section
+def rates_over_time() -> None:
     over_time, over_time_q = data.run_binned(backend, "requests_over_time", f, split_by="none")
     chart = throttling.rates_over_time(over_time, f.axis)
     panels.chart(chart, key="throttling-rates", queries=over_time_q, filename="limit_hit_rate_over_time")
 
-    causes_section(backend, f)
 
-    st.subheader("Highest limit-hit rate")
-    st.caption(throttling.RATES_ORDER)
+@page.section
+def rates_by() -> None:
     by = (
         st.segmented_control(
             "Group by",
@@ -65,12 +69,20 @@ with errors.shown():
         )
         or "subscription"
     )
+    hits, hits_q = data.run(backend, "limit_hits", f.params())
     panels.chart(
         throttling.rates_by(hits, by), key="throttling-by", queries=[hits_q], filename=f"limit_hits_by_{by}"
     )
 
-    st.subheader("Worst subscriptions: most limit hits")
-    st.caption(throttling.WORST_ORDER)
+
+@page.section
+def worst() -> None:
+    # The timeline's queries go with the table's, so the section waits for one round trip.
+    (hits, *pieces), (hits_q, *pieces_q) = data.run_all(
+        backend,
+        ("limit_hits", f.params()),
+        *data.pieces("requests_over_time", f, split_by="subscription"),
+    )
     worst = throttling.worst_subscriptions(hits)
     config = {
         **panels.numbers("hits", "rate_limited", "quota_exceeded", "requests"),
@@ -85,32 +97,32 @@ with errors.shown():
         tz=f.tz,
         column_config=config,
     )
+    if worst.empty:
+        return
+    st.subheader("When they were throttled")
+    chart = throttling.hits_timeline(data.regroup(f, pieces), worst["subscription"].tolist(), f.axis)
+    panels.chart(chart, key="throttling-when", queries=pieces_q, filename="limit_hits_over_time")
 
-    if not worst.empty:
-        st.subheader("When they were throttled")
-        by_sub, by_sub_q = data.run_binned(backend, "requests_over_time", f, split_by="subscription")
-        chart = throttling.hits_timeline(by_sub, worst["subscription"].tolist(), f.axis)
-        panels.chart(chart, key="throttling-when", queries=by_sub_q, filename="limit_hits_over_time")
 
-    retries_section(backend, f)
+@page.section
+def headroom() -> None:
+    (peaks, *pieces), (peaks_q, *pieces_q) = data.run_all(
+        backend, ("peak_minute_tokens", f.params()), *data.pieces("peak_tokens_over_time", f)
+    )
+    chart = throttling.headroom(peaks, settings)
+    panels.chart(chart, key="throttling-headroom", queries=[peaks_q], filename="headroom")
+    if peaks.empty:
+        return
+    linked = st.query_params.get("headroom") if "headroom" not in st.session_state else None
+    ordered = list(dict.fromkeys([*throttling.closest_to_limit(peaks, settings), *filter(None, [linked])]))
+    sub = st.selectbox("Subscription", ordered, format_func=label, key="headroom", bind="query-params")
+    over = data.regroup(f, pieces, maxima=("peak_tokens",))
+    chart = throttling.headroom_over_time(over, sub, settings, f.axis)
+    panels.chart(chart, key="throttling-headroom-time", queries=pieces_q, filename="peak_tokens_over_time")
 
-    st.subheader("Headroom: busiest minute against the tokens-per-minute limit")
-    st.caption(throttling.HEADROOM_ORDER)
-    headroom = throttling.headroom(peaks, settings)
-    panels.chart(headroom, key="throttling-headroom", queries=[peaks_q], filename="headroom")
-    if not peaks.empty:
-        linked = st.query_params.get("headroom") if "headroom" not in st.session_state else None
-        ordered = list(
-            dict.fromkeys([*throttling.closest_to_limit(peaks, settings), *filter(None, [linked])])
-        )
-        sub = st.selectbox("Subscription", ordered, format_func=label, key="headroom", bind="query-params")
-        over, over_q = data.run_binned(backend, "peak_tokens_over_time", f, maxima=("peak_tokens",))
-        chart = throttling.headroom_over_time(over, sub, settings, f.axis)
-        panels.chart(chart, key="throttling-headroom-time", queries=over_q, filename="peak_tokens_over_time")
 
-    planning_section(backend, f, settings)
-
-    st.subheader("Throttled minutes")
+@page.section
+def throttled_minutes() -> None:
     minutes, minutes_q = data.run(backend, "throttled_minutes", f.params())
     table = throttling.throttled_minutes(minutes, settings)
     st.caption(
@@ -130,3 +142,22 @@ with errors.shown():
         tz=f.tz,
         column_config=config,
     )
+
+
+headlines()
+st.subheader("Limit-hit rate over time")
+rates_over_time()
+page.section(causes_section)(backend, f)
+st.subheader("Highest limit-hit rate")
+st.caption(throttling.RATES_ORDER)
+rates_by()
+st.subheader("Worst subscriptions: most limit hits")
+st.caption(throttling.WORST_ORDER)
+worst()
+page.section(retries_section)(backend, f)
+st.subheader("Headroom: busiest minute against the tokens-per-minute limit")
+st.caption(throttling.HEADROOM_ORDER)
+headroom()
+page.section(planning_section)(backend, f, settings)
+st.subheader("Throttled minutes")
+throttled_minutes()

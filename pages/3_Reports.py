@@ -9,7 +9,7 @@ import streamlit as st
 
 from tokenboard import reports
 from tokenboard.export import to_csv
-from tokenboard.ui import data, errors, page, panels
+from tokenboard.ui import data, page, panels
 from tokenboard.views import formats
 from tokenboard.views.timerange import format_instant
 
@@ -28,16 +28,20 @@ name = st.selectbox(
 report = reports.REPORTS[name]
 st.markdown(report.description)
 
-with errors.shown():
+
+@page.section
+def preview() -> None:
     params = {k: v for k, v in f.params(time_zone=f.tz).items() if k in report.params and v != []}
     if f.models and "models" not in report.params:
         st.caption("The model filter does not apply to this report (gateway requests carry no model).")
     if reports.TIME_ZONE in report.params:
         st.caption(f"Days and months start at midnight in {f.tz} (the sidebar's time zone).")
     bound = reports.bind_report(report, backend, params)
-    table = reports.assemble(bound, [data.run_bound(backend, b).frame for b in bound.queries], settings)
+    results = data.run_bound_all(backend, bound.queries)
+    table = reports.assemble(bound, [r.frame for r in results], settings)
     if table.empty:
         page.empty(f, "data for this report")
+        return
 
     csv = to_csv(table)
     left, right = st.columns([3, 1], vertical_alignment="bottom")
@@ -78,3 +82,6 @@ with errors.shown():
         for b in bound.queries:
             st.caption(f"`{b.name}`")
             st.code(b.text, language="sql", wrap_lines=True)
+
+
+preview()

@@ -7,7 +7,7 @@ import streamlit as st
 
 from tokenboard import budgets, kql
 from tokenboard.safe import md
-from tokenboard.ui import data, errors, page, panels
+from tokenboard.ui import data, page, panels
 from tokenboard.views import budgets as view
 from tokenboard.views import formats
 from tokenboard.views.labels import label
@@ -34,7 +34,7 @@ COLUMNS = {
 }
 
 
-def section(
+def burn_down(
     burns: list[budgets.BurnDown], period: budgets.Window, key: str, queries: list[kql.BoundQuery]
 ) -> None:
     """Headlines, the run-out table (soonest first), and the burn-down of one of them."""
@@ -58,14 +58,15 @@ def section(
     panels.chart(chart, key=f"{key}-chart", queries=queries, filename=f"burn_down_{key}")
 
 
-with errors.shown():
-    st.caption(
-        f"As of {now:%Y-%m-%d %H:%M} UTC. The sidebar's time range does not apply here: budgets run per "
-        "calendar month and quotas per their period, in UTC. Forecast: the same weekday of the last "
-        "four weeks (hours of the week for a daily quota), so quiet weekends stay quiet."
-    )
+st.caption(
+    f"As of {now:%Y-%m-%d %H:%M} UTC. The sidebar's time range does not apply here: budgets run per "
+    "calendar month and quotas per their period, in UTC. Forecast: the same weekday of the last "
+    "four weeks (hours of the week for a daily quota), so quiet weekends stay quiet."
+)
 
-    st.subheader("Monthly budgets")
+
+@page.section
+def monthly_budgets() -> None:
     month = budgets.window(now)
     basis, basis_q = data.run(backend, "cost_basis", month.params(subscriptions=list(f.subscriptions)))
     burns = budgets.budget_burndowns(basis, settings, month, f.subscriptions)
@@ -77,9 +78,11 @@ with errors.shown():
             icon=":material/savings:",
         )
     else:
-        section(burns, month, "budget", [basis_q])
+        burn_down(burns, month, "budget", [basis_q])
 
-    st.subheader("Token quota")
+
+@page.section
+def token_quota() -> None:
     if not budgets.has_quotas(settings):
         st.info(
             "No token quota configured. With `token-quota` in the `llm-token-limit` policy, set "
@@ -87,15 +90,21 @@ with errors.shown():
             "`token_quota_overrides` in `[gateway]`) to see when each subscription starts getting 403s.",
             icon=":material/block:",
         )
+        return
+    period = budgets.window(now, settings.limits.token_quota_period)
+    series, series_q = data.run(
+        backend,
+        "tokens_over_time",
+        period.params(split_by="subscription", subscriptions=list(f.subscriptions)),
+    )
+    quotas = budgets.quota_burndowns(series, settings, period, f.subscriptions)
+    if not quotas:
+        st.info("No subscription with a quota used tokens in this period.", icon=":material/info:")
     else:
-        period = budgets.window(now, settings.limits.token_quota_period)
-        series, series_q = data.run(
-            backend,
-            "tokens_over_time",
-            period.params(split_by="subscription", subscriptions=list(f.subscriptions)),
-        )
-        quotas = budgets.quota_burndowns(series, settings, period, f.subscriptions)
-        if not quotas:
-            st.info("No subscription with a quota used tokens in this period.", icon=":material/info:")
-        else:
-            section(quotas, period, "quota", [series_q])
+        burn_down(quotas, period, "quota", [series_q])
+
+
+st.subheader("Monthly budgets")
+monthly_budgets()
+st.subheader("Token quota")
+token_quota()

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from streamlit_server import CHROMIUM, CHROMIUM_ARGS
 
 from tokenboard import demo
 from tokenboard.appinsights import SCHEMAS
@@ -196,3 +197,20 @@ def local_usage(calendar_rows: DemoRows, demo_settings: Settings):
         return out.fillna({"calls": 0}).sort_index()
 
     return compute
+
+
+# --- a real browser ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium through Playwright, one per test module (``playwright install`` cannot
+    work offline)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

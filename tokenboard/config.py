@@ -382,6 +382,16 @@ class Query(Section):
         180,
         description="Application Insights ingests with a delay: bins newer than this are marked incomplete.",
     )
+    refresh_seconds: Positive = Field(
+        300,
+        description="Live ranges end at the next multiple of this (UTC): pages and tabs opened meanwhile "
+        "share results.",
+    )
+    max_concurrent: Positive = Field(
+        5,
+        description="Queries running at once for the whole dashboard (one identity; Log Analytics runs 5 "
+        "per user).",
+    )
 
 
 class Display(Section):

@@ -7,6 +7,7 @@ and the endpoint the settings point at.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from datetime import datetime
@@ -75,3 +76,18 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def azure_app(
+    emulator: LogAnalyticsEmulator, identity_env: None, monkeypatch: pytest.MonkeyPatch
+) -> LogAnalyticsEmulator:
+    """The dashboard's pages (AppTest, or a server started from here) on the Azure backend,
+    querying the emulator; no TOKENBOARD_* setting of the developer's own applies."""
+    for name in list(os.environ):
+        if name.startswith("TOKENBOARD_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("TOKENBOARD_BACKEND", "azure")
+    monkeypatch.setenv("TOKENBOARD_APP_INSIGHTS_RESOURCE_ID", emulator.resource_id)
+    monkeypatch.setenv("TOKENBOARD_AZURE_ENDPOINT", emulator.endpoint)
+    return emulator

@@ -19,7 +19,14 @@ Failure modes (``emu.set_mode(...)``) make it answer the way the service does wh
 things go wrong: forbidden (403), throttled (429 + Retry-After), partial (200 with a
 PartialError and truncated rows), slow (sleeps; 504 once past the client's ``Prefer:
 wait``), server_error (500), bad_query (400), identity_denied (token endpoint refuses),
-malformed (200 with an HTML page, as a captive proxy would send).
+malformed (200 with an HTML page, as a captive proxy would send). A mode can be limited
+to the next ``times`` queries, or to queries whose text contains ``match``.
+
+Timing, as the service behaves: ``latency`` (seconds) is how long each query takes from
+the moment it starts running (the answer is held back until then; the KQL itself runs
+inside that time), and at most ``max_concurrent`` queries run at once (the service's 5
+per user); the others wait their turn in arrival order, and that wait counts too. Each
+``RecordedQuery`` keeps when it arrived, started and was answered (``time.monotonic()``).
 """
 
 from __future__ import annotations
@@ -105,6 +112,9 @@ class RecordedQuery:
     status: int = 0
     rows: int = 0
     seconds: float = 0.0
+    arrived: float = 0.0  # time.monotonic() when the request came in
+    started: float = 0.0  # when it got one of the max_concurrent slots
+    answered: float = 0.0  # when the answer was sent
 
     @property
     def bearer_ok(self) -> bool:
@@ -121,6 +131,8 @@ class LogAnalyticsEmulator:
         resource_id: str = RESOURCE_ID,
         workspace_id: str = WORKSPACE_ID,
         now: dt.datetime | None = None,
+        latency: float = 0.0,
+        max_concurrent: int = 5,
     ) -> None:
         self.store = store
         self.resource_id = resource_id
@@ -136,7 +148,11 @@ class LogAnalyticsEmulator:
         # Workspace tables with nothing logged (e.g. AppDependencies when APIM logs no backend calls).
         # (A table missing outright cannot be emulated: duckdb-kql needs its columns under a join.)
         self.empty_tables: set[str] = set()
+        self.latency = latency
+        self._slots = _FifoSlots(max_concurrent)
+        self._mode_lock = threading.Lock()
         self._stop = threading.Event()
+        self._released = threading.Event()  # ends the waits of "slow" queries early
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -154,6 +170,7 @@ class LogAnalyticsEmulator:
 
     def stop(self) -> None:
         self._stop.set()
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -165,6 +182,15 @@ class LogAnalyticsEmulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def max_concurrent(self) -> int:
+        """How many queries run at once (the service: 5 per user); the rest wait in turn."""
+        return self._slots.size
+
+    @max_concurrent.setter
+    def max_concurrent(self, size: int) -> None:
+        self._slots = _FifoSlots(size)
 
     @property
     def port(self) -> int:
@@ -199,11 +225,44 @@ class LogAnalyticsEmulator:
         Options: throttled ``retry_after`` (s); server_error ``message``; partial
         ``keep_rows`` (rows kept, default half); slow ``delay`` (s) and ``honor_wait``
         (default True: answer 504 once the client's ``Prefer: wait`` has passed, as the
-        service does; False: just hang).
+        service does; False: just hang; ``release()`` ends the wait). Any mode: ``match``
+        (only queries whose text contains it) and ``times`` (only the next N such queries,
+        then answer normally).
         """
         if mode is not None and mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
-        self.mode, self.options = mode, options
+        with self._mode_lock:
+            self.mode, self.options = mode, options
+
+    def release(self) -> None:
+        """Let every "slow" query that is waiting answer now (and later ones not wait)."""
+        self._released.set()
+
+    def mode_for(self, query: str) -> tuple[str | None, dict[str, Any]]:
+        """The failure mode this query gets (counting it against ``times``)."""
+        with self._mode_lock:
+            mode, options = self.mode, self.options
+            if mode is None or options.get("match", "") not in query:
+                return None, {}
+            if "times" in options:
+                if options["times"] <= 0:
+                    return None, {}
+                options["times"] -= 1
+            return mode, options
+
+    def overlap(self, queries: list[RecordedQuery] | None = None) -> int:
+        """The most queries that were running at the same moment (from start to answer)."""
+        events = sorted(
+            (t, step)
+            for q in (self.queries if queries is None else queries)
+            if q.started and q.answered
+            for t, step in ((q.started, 1), (q.answered, -1))
+        )
+        running = most = 0
+        for _, step in events:
+            running += step
+            most = max(most, running)
+        return most
 
     # --- query execution ----------------------------------------------------------------
 
@@ -281,6 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         emu = self.emulator
         started = time.perf_counter()
+        arrived = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         path = unquote(urlsplit(self.path).path)
@@ -291,14 +351,19 @@ class _Handler(BaseHTTPRequestHandler):
             timespan=None,
             prefer=self.headers.get("Prefer", ""),
             authorization=_token_kind(self.headers.get("Authorization", ""), emu),
+            arrived=arrived,
         )
         emu.queries.append(record)
-        try:
-            status, body, headers = self._answer(record, raw)
-        except EmulatorError as err:
-            status, body, headers = err.status, err.body, {}
+        with emu._slots:
+            record.started = time.monotonic()
+            try:
+                status, body, headers = self._answer(record, raw)
+            except EmulatorError as err:
+                status, body, headers = err.status, err.body, {}
+            emu._stop.wait(max(0.0, record.started + emu.latency - time.monotonic()))
         record.status = status
         record.seconds = time.perf_counter() - started
+        record.answered = time.monotonic()
         if isinstance(body, bytes):
             self._raw(status, body, "text/html", headers)
         else:
@@ -326,7 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
             record.timespan = body.get("timespan")
         except (ValueError, KeyError, TypeError):
             raise EmulatorError(400, "BadArgumentError", "The request had some invalid properties") from None
-        mode, options = emu.mode, emu.options
+        mode, options = emu.mode_for(record.query)
         if mode == "forbidden":
             raise EmulatorError(
                 403,
@@ -356,7 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise EmulatorError(
                     504, "GatewayTimeout", "The query exceeded the allowed time (Prefer: wait)."
                 )
-            emu._stop.wait(delay)
+            emu._released.wait(delay)
         try:
             columns, rows = emu.execute(record.query, record.timespan)
         except ValueError as exc:  # a timespan the service would not accept
@@ -416,6 +481,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a client-side timeout test)
+
+
+class _FifoSlots:
+    """At most ``size`` holders at once; the others wait in arrival order (the service's queue)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._running = 0
+        self._waiting: list[threading.Event] = []
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._running < self.size and not self._waiting:
+                self._running += 1
+                return
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()  # the slot is handed over by the holder that leaves
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.pop(0).set()
+            else:
+                self._running -= 1
 
 
 # --- helpers ---------------------------------------------------------------------------------

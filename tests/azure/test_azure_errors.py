@@ -82,6 +82,26 @@ def test_429_carries_retry_after_and_does_not_wait_for_it(
     _no_secrets(err, emulator)
 
 
+def test_429_with_a_short_retry_after_is_retried_after_it(
+    azure_backend: AzureBackend, emulator: LogAnalyticsEmulator, bound: kql.BoundQuery
+) -> None:
+    emulator.set_mode("throttled", retry_after=1, times=2)
+    result = azure_backend.run_query(bound)
+    assert not result.frame.empty
+    first, second, third = emulator.queries
+    assert [q.status for q in emulator.queries] == [429, 429, 200]
+    assert second.arrived - first.answered >= 0.95 and third.arrived - second.answered >= 0.95
+
+
+def test_429_retries_are_bounded(
+    azure_backend: AzureBackend, emulator: LogAnalyticsEmulator, bound: kql.BoundQuery
+) -> None:
+    emulator.set_mode("throttled", retry_after=1)
+    err = _fail(azure_backend, bound)
+    assert isinstance(err, backends.ThrottledError) and "wait 1 s and retry" in err.hint
+    assert len(emulator.queries) == 3  # the first try and two retries
+
+
 def test_partial_result_keeps_the_rows_and_warns(
     azure_backend: AzureBackend,
     emulator: LogAnalyticsEmulator,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from pagetools import PAGES
@@ -69,18 +68,3 @@ def open_page(
         return at
 
     return open_
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's chromium through Playwright, one per test module."""
-    from browsertools import CHROMIUM, CHROMIUM_ARGS
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()

@@ -29,6 +29,16 @@ def test_live_end_is_the_next_whole_minute():
     assert tr.live_end(datetime(2025, 1, 1, 10, 0, tzinfo=UTC)) == datetime(2025, 1, 1, 10, 0, tzinfo=UTC)
 
 
+def test_live_end_steps_on_refresh_seconds_so_a_window_shares_one_range():
+    five = 300
+    opened = [datetime(2025, 1, 1, 10, 0, 1, tzinfo=UTC), datetime(2025, 1, 1, 10, 4, 59, tzinfo=UTC)]
+    assert {tr.live_end(t, five) for t in opened} == {datetime(2025, 1, 1, 10, 5, tzinfo=UTC)}
+    assert tr.live_end(datetime(2025, 1, 1, 10, 5, 0, 1, tzinfo=UTC), five) == datetime(
+        2025, 1, 1, 10, 10, tzinfo=UTC
+    )
+    assert tr.live_end(datetime(2025, 1, 1, 23, 0, tzinfo=UTC), 86400) == datetime(2025, 1, 2, tzinfo=UTC)
+
+
 def test_too_fine_granularity_falls_back_to_auto():
     month = tr.preset_range("30d", END)
     assert tr.bin_unit(month, "1m") == "6h"

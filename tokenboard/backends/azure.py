@@ -3,8 +3,10 @@
 ``azure-monitor-query`` does the HTTP; this module chooses resource or workspace,
 passes the time range so the service can prune data before the query's own
 ``where`` runs, and turns every way a query can fail into one ``BackendError`` subclass
-whose message says what to do. The SDK's own automatic retries are off: a 429
-can ask for a long wait, and a dashboard should say so rather than hang.
+whose message says what to do. The SDK's own automatic retries are off: a 429 from
+the query API (its own throttling, not the gateway's) is retried here after the
+``Retry-After`` it names, at most twice and only for a short wait; a longer one is
+said, since a dashboard should not hang.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -51,6 +54,9 @@ MAX_SERVER_TIMEOUT_SECONDS = 600  # the service's own ceiling for ``Prefer: wait
 READ_GRACE_FRACTION = 0.25
 READ_GRACE_MIN_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 10.0
+# A 429 from the query API: retried after its Retry-After, this often and this long at most.
+THROTTLE_RETRIES = 2
+THROTTLE_MAX_WAIT_SECONDS = 10
 ROLE_HINT = (
     "Give the identity the Monitoring Reader role on the Application Insights resource "
     "(or Log Analytics Reader on the workspace)."
@@ -111,12 +117,19 @@ class AzureBackend(Backend):
             return self._client
 
     def run_query(self, bound: kql.BoundQuery) -> QueryResult:
-        try:
-            return self._result(self._send(bound), bound)
-        except BackendError:
-            raise
-        except Exception as exc:  # every SDK failure becomes one worded error
-            raise self._error(exc, bound) from None
+        for attempt in range(THROTTLE_RETRIES + 1):
+            try:
+                return self._result(self._send(bound), bound)
+            except BackendError:
+                raise
+            except HttpResponseError as exc:
+                wait = _retry_after(exc) if exc.status_code == 429 else None
+                if wait is None or wait > THROTTLE_MAX_WAIT_SECONDS or attempt == THROTTLE_RETRIES:
+                    raise self._error(exc, bound) from None
+                time.sleep(wait)
+            except Exception as exc:  # every SDK failure becomes one worded error
+                raise self._error(exc, bound) from None
+        raise AssertionError("unreachable")
 
     def _send(self, bound: kql.BoundQuery) -> Any:
         client = self._logs_client()

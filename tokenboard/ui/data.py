@@ -1,10 +1,24 @@
-"""Query calls through ``st.cache_data``, keyed by the backend and the exact bound KQL text."""
+"""Query calls through ``st.cache_data``, keyed by the backend and the exact bound KQL text.
+
+Pages run their sections at the same time (``page.section``), and a section with several
+queries runs them at once (``run_all``); the queries themselves are bounded per backend to
+``query.max_concurrent`` (the Log Analytics API runs 5 per user at once and queues the
+rest, and every session of this process queries as the same identity). Only cache misses
+take a slot, so a page whose results are cached never waits behind another page's queries.
+
+The cached function is context-free (no ``st.*`` inside), so it may be called from the
+worker threads of ``run_all``: that is how Streamlit's own background refresh calls it.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 import streamlit as st
@@ -12,8 +26,6 @@ import streamlit as st
 from tokenboard import kql
 from tokenboard.backends import Backend, QueryResult
 from tokenboard.ui.backend import settings_key
-
-NOTICES_SHOWN = "_tokenboard_notices_shown"
 
 if TYPE_CHECKING:
     from tokenboard.ui.sidebar import Filters
@@ -39,6 +51,20 @@ WHAT = {
     "top_consumers": "top consumers",
     "usage_pivot": "token usage",
 }
+REFRESHED_AT = "_tokenboard_refreshed_at"
+NOTICES_SHOWN = "_tokenboard_notices_shown"
+# Refetches after Refresh: one at a time per query text (striped), so two sections asking
+# for the same result refetch it once.
+_REFETCH_LOCKS = tuple(threading.Lock() for _ in range(64))
+_notices_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A query's result and when it was fetched (``time.time()``), as the cache holds it."""
+
+    result: QueryResult
+    at: float
 
 
 def params_for(query_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,27 +80,48 @@ def bind(backend: Backend, query_name: str, params: Mapping[str, Any]) -> kql.Bo
 def run(backend: Backend, query_name: str, params: Mapping[str, Any]) -> tuple[pd.DataFrame, kql.BoundQuery]:
     """The query's frame (from cache when fresh) and the bound query that produced it."""
     bound = bind(backend, query_name, params)
-    return run_bound(backend, bound).frame, bound
+    return run_bound_all(backend, [bound])[0].frame, bound
 
 
-def run_bound(backend: Backend, bound: kql.BoundQuery) -> QueryResult:
-    with st.spinner(f"Loading {WHAT.get(bound.name, bound.name)}…"):
-        result = _cached(backend.settings.query.cache_ttl_seconds)(
-            settings_key(backend.settings), bound.text, backend, bound
-        )
-    for warning in result.warnings:
+def run_all(
+    backend: Backend, *queries: tuple[str, Mapping[str, Any]]
+) -> tuple[list[pd.DataFrame], list[kql.BoundQuery]]:
+    """Several queries at once: their frames and their bound queries, in the order asked.
+
+    The first failure (in that order) is raised once every query has finished.
+    """
+    bound = [bind(backend, name, params) for name, params in queries]
+    return [result.frame for result in run_bound_all(backend, bound)], bound
+
+
+def run_bound_all(backend: Backend, bound: Sequence[kql.BoundQuery]) -> list[QueryResult]:
+    """Results of bound queries, fetched concurrently, under one spinner saying what loads."""
+    refreshed_at = st.session_state.get(REFRESHED_AT, 0.0)
+    what = ", ".join(dict.fromkeys(WHAT.get(b.name, b.name) for b in bound))
+    with st.spinner(f"Loading {what}…"):
+        if len(bound) == 1:
+            results = [fetch(backend, bound[0], refreshed_at)]
+        else:
+            # Threads of this call alone: a cached result never queues behind other sessions'
+            # queries (the backend's slots bound what runs). Every query finishes, and is
+            # cached, before a failure is raised.
+            with ThreadPoolExecutor(len(bound), thread_name_prefix="tokenboard-query") as pool:
+                futures = [pool.submit(fetch, backend, b, refreshed_at) for b in bound]
+            results = [future.result() for future in futures]
+    for warning in dict.fromkeys(w for r in results for w in r.warnings):
         st.warning(warning, icon=":material/warning:")
     show_notices(backend)
-    return result
+    return results
 
 
 def show_notices(backend: Backend) -> None:
     """The data source's notices (e.g. a damaged segment set aside), each once per page run."""
-    shown = st.session_state.setdefault(NOTICES_SHOWN, set())
-    for notice in backend.notices():
-        if notice not in shown:
-            shown.add(notice)
-            st.warning(notice, icon=":material/warning:")
+    with _notices_lock:  # sections run at the same time
+        shown = st.session_state.setdefault(NOTICES_SHOWN, set())
+        new = [notice for notice in backend.notices() if notice not in shown]
+        shown.update(new)
+    for notice in new:
+        st.warning(notice, icon=":material/warning:")
 
 
 def new_page_run() -> None:
@@ -82,18 +129,54 @@ def new_page_run() -> None:
     st.session_state[NOTICES_SHOWN] = set()
 
 
+def fetch(backend: Backend, bound: kql.BoundQuery, newer_than: float = 0.0) -> QueryResult:
+    """One result from the cache, or from the backend on a miss or when older than ``newer_than``.
+
+    Callable from any thread: no ``st.*`` display command runs here.
+    """
+    cached = _cached(backend.settings.query.cache_ttl_seconds)
+    args = (settings_key(backend.settings), bound.text, backend, bound)
+    fetched = cached(*args)
+    if fetched.at < newer_than:  # Refresh was pressed after this was fetched
+        with _REFETCH_LOCKS[hash(bound.text) % len(_REFETCH_LOCKS)]:
+            fetched = cached(*args)
+            if fetched.at < newer_than:
+                cached.clear(*args)
+                fetched = cached(*args)
+    return fetched.result
+
+
+def refresh() -> None:
+    """Make every query this session runs from now on newer than this moment (the Refresh button).
+
+    Only the results a page asks for are fetched again (and then shared with everyone);
+    other pages' and other people's cached results stay until their TTL.
+    """
+    st.session_state[REFRESHED_AT] = time.time()
+
+
+class _CachedQuery(Protocol):
+    """``run_query`` below, as ``st.cache_data`` wraps it."""
+
+    def __call__(self, backend_key: str, text: str, _backend: Backend, _bound: kql.BoundQuery) -> Fetched: ...
+
+    def clear(self, *args: Any) -> None: ...
+
+
 @functools.cache
-def _cached(ttl: int) -> Callable[[str, str, Backend, kql.BoundQuery], QueryResult]:
+def _cached(ttl: int) -> _CachedQuery:
     @st.cache_data(ttl=ttl, show_spinner=False, max_entries=512)
-    def run_query(backend_key: str, text: str, _backend: Backend, _bound: kql.BoundQuery) -> QueryResult:
-        return _backend.run_query(_bound)
+    def run_query(backend_key: str, text: str, _backend: Backend, _bound: kql.BoundQuery) -> Fetched:
+        with _slots(backend_key, _backend.settings.query.max_concurrent):
+            return Fetched(_backend.run_query(_bound), time.time())
 
     return run_query
 
 
-def clear() -> None:
-    """Forget every cached query result (the Refresh button)."""
-    st.cache_data.clear()
+@functools.cache
+def _slots(backend_key: str, size: int) -> threading.BoundedSemaphore:
+    """How many of one backend's queries may run at once, across every session of the process."""
+    return threading.BoundedSemaphore(max(1, size))
 
 
 def run_binned(
@@ -105,13 +188,28 @@ def run_binned(
     **extra: Any,
 ) -> tuple[pd.DataFrame, list[kql.BoundQuery]]:
     """A query over time in the local bins of ``filters.bins``: run once per piece of the range
-    with one UTC offset (``localtime``), then regrouped; with the bound queries that ran.
+    with one UTC offset (``localtime``), the pieces at once, then regrouped; with the bound
+    queries that ran.
 
     ``each`` works on every piece's rows before they are added up (e.g. pricing each UTC day)."""
-    bins = filters.bins
-    parts, bound = [], []
-    for piece in bins.pieces:
-        frame, query = run(backend, query_name, filters.params(**extra, **piece.params()))
-        parts.append((piece, each(frame) if each is not None else frame))
-        bound.append(query)
-    return bins.regroup(parts, maxima=maxima), bound
+    frames, bound = run_all(backend, *pieces(query_name, filters, **extra))
+    return regroup(filters, frames, maxima, each), bound
+
+
+def pieces(query_name: str, filters: Filters, **extra: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The queries of ``run_binned``, for a section that runs them together with others."""
+    return [(query_name, filters.params(**extra, **piece.params())) for piece in filters.bins.pieces]
+
+
+def regroup(
+    filters: Filters,
+    frames: Sequence[pd.DataFrame],
+    maxima: tuple[str, ...] = (),
+    each: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """The frames of ``pieces`` (in order) as one frame in the local bins."""
+    parts = [
+        (piece, each(frame) if each is not None else frame)
+        for piece, frame in zip(filters.bins.pieces, frames, strict=True)
+    ]
+    return filters.bins.regroup(parts, maxima=maxima)

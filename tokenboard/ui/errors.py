@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import streamlit as st
@@ -12,6 +13,11 @@ from tokenboard.backends import BackendError
 from tokenboard.kql import QueryError
 from tokenboard.safe import md
 from tokenboard.store import StoreError
+
+# What a page catches and words; anything else is a bug and shows as one.
+CAUGHT = (BackendError, QueryError, StoreError, OSError)
+SHOWN = "_tokenboard_errors_shown"
+_shown_lock = threading.Lock()
 
 CHECK_SOURCE = "Check the data source in the settings, then press **Refresh**."
 # What to do, by kind of failure (when the backend gave no hint of its own).
@@ -55,6 +61,28 @@ def shown() -> Iterator[None]:
     """Run a page body; a backend, query or store failure becomes one ``st.error`` and stops."""
     try:
         yield
-    except (BackendError, QueryError, StoreError, OSError) as exc:
+    except CAUGHT as exc:
         st.error(message(exc), icon=":material/error:")
         st.stop()
+
+
+def start_page() -> None:
+    """A full run begins: no error has been shown on the page yet."""
+    st.session_state[SHOWN] = set()
+
+
+def show(exc: Exception) -> None:
+    """A failure in its own place on the page.
+
+    A failure every query shares (no sign-in, no access, no network) is shown in full once
+    per page run; other places that hit it only say so, instead of repeating the advice.
+    """
+    text = message(exc)
+    with _shown_lock:
+        shown = st.session_state.setdefault(SHOWN, set())
+        first = text not in shown
+        shown.add(text)
+    if first:
+        st.error(text, icon=":material/error:")
+    else:
+        st.caption(":material/error: Not loaded: the error shown on this page applies here too.")

@@ -1,9 +1,17 @@
-"""What every page does first: page config, settings, backend, sidebar, the link notice."""
+"""What every page does first (page config, settings, backend, sidebar, the link notice) and its
+sections.
+
+A page is a column of sections: each loads its own queries and draws itself, at the same
+time as the others, so the page fills in as results arrive instead of waiting for its
+slowest query, and one failing query takes down only its own section.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -56,6 +64,7 @@ def start(title: str, icon: str, intro: str = "", links: Mapping[str, Rule] | No
     st.set_page_config(page_title=f"{title} · tokenboard", page_icon=icon, layout="wide")
     st.html(CSS)
     data.new_page_run()
+    errors.start_page()
     ignored = page_links(links or {})  # before any widget takes its value from the URL
     with errors.shown():
         backend = get_backend(settings)
@@ -67,12 +76,30 @@ def start(title: str, icon: str, intro: str = "", links: Mapping[str, Rule] | No
     return Page(settings, backend, filters)
 
 
+def section(draw: Callable[..., None]) -> Callable[..., None]:
+    """Make ``draw`` a part of the page that loads and draws on its own; call the result in place.
+
+    On a full run it runs as a parallel fragment, at the same time as the page's other
+    sections, with its own spinner while its queries load; a widget inside it reruns only
+    the section. A backend, query or store failure is shown in the section's place.
+    """
+
+    @functools.wraps(draw)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            draw(*args, **kwargs)
+        except errors.CAUGHT as exc:
+            errors.show(exc)
+
+    return st.fragment(guarded, parallel=True)
+
+
 def empty(filters: Filters, what: str = "token usage") -> None:
-    """Say plainly that the range (with its filters) holds nothing, and stop the page."""
+    """Say plainly that the range (with its filters) holds nothing (the section then draws nothing
+    more)."""
     chosen = "; ".join(
         f"{name}: {', '.join(safe.md(label(v)) for v in values)}" for name, values in filters.chosen.items()
     )
     where = f" for {chosen}" if chosen else ""
     advice = "Pick a longer time range or change the filters in the sidebar."
     st.info(f"No {what} between {filters.label}{where}. {advice}", icon=":material/info:")
-    st.stop()

@@ -4,6 +4,10 @@ Each widget is bound to a URL query parameter (``bind="query-params"``), so a vi
 shareable link and survives a reload. ``end=`` (not a widget) pins the end of a preset
 range, for links to an incident and for deterministic tests. What a link says is checked
 before the widgets take it (``LINKS``, ``views/links.py``): the page names what it ignored.
+
+The filter choices come from a query, which must not hold up the page's own queries: the
+page is given the selected filters straight away (what the widgets hold, or the link's
+values on a first visit) and the filter widgets fill in as a parallel fragment of their own.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from tokenboard import localtime
 from tokenboard.backends import Backend
 from tokenboard.config import Settings
 from tokenboard.safe import md
-from tokenboard.ui import data
+from tokenboard.ui import data, errors
 from tokenboard.views import formats, links
 from tokenboard.views import timerange as tr
 from tokenboard.views.chart import Axis
@@ -132,6 +136,7 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
     bar = st.sidebar
     bar.markdown("### :material/tune: Filters")
     now = datetime.now(UTC)
+    live_end = tr.live_end(now, settings.query.refresh_seconds)
     pinned = tr.parse_instant(st.query_params.get("end", ""))
     zones = _zones(settings.display.timezone)
     preset = (
@@ -149,10 +154,9 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
     default_zone = settings.display.timezone if localtime.is_zone(settings.display.timezone) else "UTC"
     tz = bar.selectbox("Time zone", zones, index=zones.index(default_zone), key="tz", bind="query-params")
     if preset == tr.CUSTOM:
-        time_range = _custom_range(bar, tz, pinned or tr.live_end(now))
+        time_range = _custom_range(bar, tz, pinned or live_end)
     else:
-        end = pinned or tr.live_end(now)
-        time_range = tr.preset_range(preset, end)
+        time_range = tr.preset_range(preset, pinned or live_end)
         if pinned:
             bar.caption(f"Ending at {tr.range_label(time_range, tz).split(' → ')[1]} (from the link).")
     granularity = bar.selectbox(
@@ -169,30 +173,16 @@ def sidebar(backend: Backend, settings: Settings) -> Filters:
             f"showing {tr.describe_unit(unit)}."
         )
 
-    values, _ = data.run(
-        backend, "dimension_values", {"start_time": time_range.start, "end_time": time_range.end}
-    )
-    chosen = {}
-    for key, column in FILTER_KEYS.items():
-        selected = _selected(key)
-        chosen[key] = bar.multiselect(
-            FILTER_NAMES[key],
-            _options(values, column, selected),
-            key=key,
-            bind="query-params",
-            format_func=label,
-            placeholder="All",
-        )
-        missing = _without_data(values, column, chosen[key])
-        if missing:
-            bar.caption(
-                f":material/info: No data in this range for {', '.join(md(label(v)) for v in missing)}; "
-                "kept as a filter."
-            )
+    chosen = {key: _selected(key) for key in FILTER_KEYS}
+    filter_box = bar.container()
     if bar.button("Refresh data", icon=":material/refresh:", width="stretch"):
-        data.clear()
-        st.rerun()
-    bar.caption(f"Data cached for {settings.query.cache_ttl_seconds} s · {md(backend.description)}")
+        data.refresh()  # before any query of this run starts
+    bar.caption(
+        f"Live ranges step every {formats.length(timedelta(seconds=settings.query.refresh_seconds))}; "
+        f"results are cached for {settings.query.cache_ttl_seconds} s · {md(backend.description)}"
+    )
+    with filter_box:
+        _filter_widgets(backend, {"start_time": time_range.start, "end_time": time_range.end}, chosen)
     bins = localtime.plan(time_range.start, time_range.end, tz, unit)
     return Filters(
         time_range=time_range,
@@ -220,17 +210,52 @@ def _selected(key: str) -> list[str]:
     return list(dict.fromkeys(unlabel(v) for v in st.query_params.get_all(key)))
 
 
-def _options(values: pd.DataFrame, column: str, selected: list[str]) -> list[str]:
+@st.fragment(parallel=True)
+def _filter_widgets(backend: Backend, range_params: dict[str, Any], chosen: dict[str, list[str]]) -> None:
+    """The subscription / API / model filters, offering the values seen in the range.
+
+    Choices come from the unfiltered ``usage_pivot``, the very query (and cache entry) the
+    pages' token totals use when no filter is set. A changed filter reruns the whole page.
+    """
+    values: pd.DataFrame | None
+    try:
+        values, _ = data.run(backend, "usage_pivot", range_params)
+        values = values[values["metric"] == backend.settings.telemetry.total_metric]
+    except errors.CAUGHT:
+        values = None
+        st.caption(":material/error: The filter choices could not be loaded.")
+    for key, column in FILTER_KEYS.items():
+        picked = st.multiselect(
+            FILTER_NAMES[key],
+            _options(values, column, chosen[key]),
+            key=key,
+            bind="query-params",
+            format_func=label,
+            placeholder="All",
+        )
+        missing = _without_data(values, column, picked)
+        if missing:
+            st.caption(
+                f":material/info: No data in this range for {', '.join(md(label(v)) for v in missing)}; "
+                "kept as a filter."
+            )
+        if picked != chosen[key]:
+            st.rerun()  # the page's queries were asked with the old filters
+
+
+def _options(values: pd.DataFrame | None, column: str, selected: list[str]) -> list[str]:
     """Values seen in the range, busiest first, plus whatever is selected (kept even without data)."""
     seen = (
         values.groupby(column)["tokens"].sum().sort_values(ascending=False).index.tolist()
-        if len(values)
+        if values is not None and len(values)
         else []
     )
     return list(dict.fromkeys([*seen, *selected]))
 
 
-def _without_data(values: pd.DataFrame, column: str, chosen: list[str]) -> list[str]:
+def _without_data(values: pd.DataFrame | None, column: str, chosen: list[str]) -> list[str]:
+    if values is None:  # not known: the choices could not be loaded
+        return []
     seen = set(values[column]) if len(values) else set()
     return [v for v in chosen if v not in seen]
 

@@ -1,6 +1,7 @@
 """The Throttling page's sections on who refused calls, what clients did next, and the limit that fits.
 
-Each section runs its queries, draws its charts and tables, and leaves the page script a line.
+Each section runs its queries, draws its charts and tables, and leaves the page script a line
+(``page.section`` makes each a part of the page that loads at the same time as the others).
 """
 
 from __future__ import annotations
@@ -100,13 +101,12 @@ def planning_section(backend: Backend, f: Filters, settings: Settings) -> None:
         "Candidate tokens-per-minute limit", min_value=planning.SUGGESTION_STEP, max_value=top,
         value=min(limit, top), step=planning.SUGGESTION_STEP, key=f"candidate-{sub}",
     )  # fmt: skip
-    what, what_bound = data.run(
-        backend, "limit_plan", f.params(subscriptions=[sub], candidate=candidate, refusal_budget=budget)
+    (what, minutes), (what_bound, minutes_bound) = data.run_all(
+        backend,
+        ("limit_plan", f.params(subscriptions=[sub], candidate=candidate, refusal_budget=budget)),
+        ("peak_tokens_over_time", f.params(subscriptions=[sub], bin_size=planning.MINUTE)),
     )
     row = planning.plan(what, settings, candidate, budget).iloc[0]
     panels.metrics(plan_views.what_if(row))
-    minutes, minutes_bound = data.run(
-        backend, "peak_tokens_over_time", f.params(subscriptions=[sub], bin_size=planning.MINUTE)
-    )
     chart = plan_views.curve(minutes, row)
     panels.chart(chart, key="plan-curve", queries=[what_bound, minutes_bound], filename="minute_tokens")

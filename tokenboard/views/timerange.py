@@ -65,11 +65,17 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def live_end(now: datetime) -> datetime:
-    """The end of a live range: the next whole minute, so a minute's reruns share one cache key."""
-    now = now.astimezone(UTC)
-    floor = now.replace(second=0, microsecond=0)
-    return floor if floor == now else floor + timedelta(minutes=1)
+def live_end(now: datetime, step_seconds: int = 60) -> datetime:
+    """The end of a live range: the next multiple of ``step_seconds`` since the epoch (UTC).
+
+    Every page and tab opened in the same step asks the very same queries, so they share
+    cached results; the range still reaches past ``now``, so nothing already ingested is
+    left out.
+    """
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    step = timedelta(seconds=step_seconds)
+    steps, rest = divmod(now.astimezone(UTC) - epoch, step)
+    return epoch + (steps + (1 if rest else 0)) * step
 
 
 def preset_range(preset: str, end: datetime) -> TimeRange:

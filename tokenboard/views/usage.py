@@ -217,6 +217,26 @@ def prompt_completion_ratio(top: pd.DataFrame) -> Chart:
     return Chart(style.apply(fig, height=_bar_height(len(data)), xaxis_title="prompt : completion"), data)
 
 
+def consumers(pivot: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Per subscription, most Total Tokens first: total, prompt and completion tokens, calls and
+    share of all Total Tokens (the columns of ``top_consumers.kql``), from the ``usage_pivot``
+    frame a page already has, so the chart costs no query of its own."""
+    metric, names = pivot["metric"], settings.telemetry
+    frame = pd.DataFrame(
+        {
+            "subscription": pivot["subscription"],
+            "total_tokens": pivot["tokens"].where(metric == names.total_metric, 0.0),
+            "prompt_tokens": pivot["tokens"].where(metric == names.prompt_metric, 0.0),
+            "completion_tokens": pivot["tokens"].where(metric == names.completion_metric, 0.0),
+            "calls": pivot["calls"].where(metric == names.total_metric, 0),
+        }
+    )
+    frame = frame.groupby("subscription", as_index=False, sort=False).sum()
+    grand = frame["total_tokens"].sum()
+    frame["share"] = frame["total_tokens"] / grand if grand > 0 else 0.0
+    return frame.sort_values("total_tokens", ascending=False, kind="stable").reset_index(drop=True)
+
+
 def top_consumers(top: pd.DataFrame, n: int) -> Chart:
     """The n subscriptions with the most Total Tokens, with their share of all tokens."""
     data = labelled(top).sort_values("total_tokens", ascending=False).head(n).reset_index(drop=True)
