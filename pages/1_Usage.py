@@ -84,9 +84,7 @@ def pivot() -> None:
         )
         or "Table"
     )
-    (pivot_frame, basis), (pivot_q, basis_q) = data.run_all(
-        backend, ("usage_pivot", f.params()), ("cost_basis", f.params(bin_size=costs.DAY))
-    )
+    pivot_frame, pivot_q = data.run(backend, "usage_pivot", f.params())
     linked = st.query_params.get("measure") if "measure" not in st.session_state else None
     measure = c3.selectbox(
         "Measure",
@@ -96,8 +94,8 @@ def pivot() -> None:
     )
     across = None if cols == "none" else cols
     is_cost = measure == costs.COST
-    if is_cost:
-        spent = money.priced(money.by_subscription(basis), settings)
+    if is_cost:  # the cost sections below ask for the same costs at the same time
+        spent, basis_q = spend()
         table, pivot_queries = costs.pivot(spent, rows, across), [basis_q]
         cells = panels.money(*table.columns, currency=settings.currency)
     else:

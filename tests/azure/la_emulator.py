@@ -49,6 +49,7 @@ import duckdb
 import duckdb_kql
 from duckdb_kql.types import kusto_type
 
+from tokenboard import kql
 from tokenboard.appinsights import SCHEMAS, TABLES
 from tokenboard.store import Store
 
@@ -666,3 +667,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (Decimal, uuid.UUID)):
         return str(value)
     return value
+
+
+def marker(name: str) -> str:
+    """A line of the query's file that no other query file holds (the emulator matches on it)."""
+    texts = {path.stem: path.read_text() for path in kql.QUERIES_DIR.glob("[!_]*.kql")}
+    lines = [line.strip() for line in texts[name].splitlines() if not line.lstrip().startswith("//")]
+    return next(line for line in lines if line and not any(line in t for n, t in texts.items() if n != name))
