@@ -50,7 +50,8 @@ def headlines() -> None:
 
 @page.section
 def rates_over_time() -> None:
-    over_time, over_time_q = data.run_binned(backend, "requests_over_time", f, split_by="none")
+    # The per-subscription series summed (the "When they were throttled" queries): no query of its own.
+    over_time, over_time_q = data.run_binned(backend, "requests_over_time", f, split_by="subscription")
     chart = throttling.rates_over_time(over_time, f.axis)
     panels.chart(chart, key="throttling-rates", queries=over_time_q, filename="limit_hit_rate_over_time")
 
@@ -144,20 +145,32 @@ def throttled_minutes() -> None:
     )
 
 
-headlines()
-st.subheader("Limit-hit rate over time")
-rates_over_time()
-page.section(causes_section)(backend, f)
-st.subheader("Highest limit-hit rate")
-st.caption(throttling.RATES_ORDER)
-rates_by()
-st.subheader("Worst subscriptions: most limit hits")
-st.caption(throttling.WORST_ORDER)
-worst()
-page.section(retries_section)(backend, f)
-st.subheader("Headroom: busiest minute against the tokens-per-minute limit")
-st.caption(throttling.HEADROOM_ORDER)
-headroom()
-page.section(planning_section)(backend, f, settings)
-st.subheader("Throttled minutes")
-throttled_minutes()
+# Each part has its place on the page; they start in the order of what they wait for: limit
+# planning first (its what-if waits for the plan), then the rest from the top.
+places = [st.container() for _ in range(9)]
+with places[7]:
+    page.section(planning_section)(backend, f, settings)
+with places[0]:
+    headlines()
+with places[1]:
+    st.subheader("Limit-hit rate over time")
+    rates_over_time()
+with places[2]:
+    page.section(causes_section)(backend, f)
+with places[3]:
+    st.subheader("Highest limit-hit rate")
+    st.caption(throttling.RATES_ORDER)
+    rates_by()
+with places[4]:
+    st.subheader("Worst subscriptions: most limit hits")
+    st.caption(throttling.WORST_ORDER)
+    worst()
+with places[5]:
+    page.section(retries_section)(backend, f)
+with places[6]:
+    st.subheader("Headroom: busiest minute against the tokens-per-minute limit")
+    st.caption(throttling.HEADROOM_ORDER)
+    headroom()
+with places[8]:
+    st.subheader("Throttled minutes")
+    throttled_minutes()

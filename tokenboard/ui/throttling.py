@@ -101,11 +101,15 @@ def planning_section(backend: Backend, f: Filters, settings: Settings) -> None:
         "Candidate tokens-per-minute limit", min_value=planning.SUGGESTION_STEP, max_value=top,
         value=min(limit, top), step=planning.SUGGESTION_STEP, key=f"candidate-{sub}",
     )  # fmt: skip
-    (what, minutes), (what_bound, minutes_bound) = data.run_all(
-        backend,
-        ("limit_plan", f.params(subscriptions=[sub], candidate=candidate, refusal_budget=budget)),
-        ("peak_tokens_over_time", f.params(subscriptions=[sub], bin_size=planning.MINUTE)),
-    )
+    minute_tokens = ("peak_tokens_over_time", f.params(subscriptions=[sub], bin_size=planning.MINUTE))
+    if candidate == settings.limits.tokens_per_minute:  # the plan's own what-if (rows per subscription)
+        (minutes,), (minutes_bound,) = data.run_all(backend, minute_tokens)
+        what, what_bound = frame[frame["subscription"] == sub], bound
+    else:
+        what_if = f.params(subscriptions=[sub], candidate=candidate, refusal_budget=budget)
+        (what, minutes), (what_bound, minutes_bound) = data.run_all(
+            backend, ("limit_plan", what_if), minute_tokens
+        )
     row = planning.plan(what, settings, candidate, budget).iloc[0]
     panels.metrics(plan_views.what_if(row))
     chart = plan_views.curve(minutes, row)

@@ -28,7 +28,7 @@ def _rates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def rates_over_time(frame: pd.DataFrame, axis: Axis | None = None) -> Chart:
-    """429 and 403 shares of requests per bin, as two lines (one series: split_by = none).
+    """429 and 403 shares of requests per bin, as two lines (the series of any split_by added up).
 
     A bin without requests counts zero requests and zero hits (a rate of 0)."""
     data = frame.groupby("timestamp", as_index=False)[COUNTS].sum()
