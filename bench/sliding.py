@@ -6,10 +6,10 @@ When a live range moves on by ``refresh_seconds``, only its newest bins hold new
 time-binned query could keep the closed bins from the cache and ask only for the bins from
 the newest closed edge on. This prints, per range and per page, what such reuse could save:
 
-- ``whole``: the binned query over the whole range (what runs today);
-- ``newest``: the same query over the newest bins only (what reuse would run);
-- ``page``: the slowest query of the page's whole set at that range, binned or not (a page
-  waits for its slowest query, so reuse saves page time only when a binned query is it).
+- each binned query over the whole range (what runs today) and over its newest bins only
+  (what reuse would run);
+- per page, what it waits for today (its slowest query) and with reuse (its slowest query
+  once every binned one asks only for its newest bins).
 
 On the local store (bench/synth.py, shared with bench/queries.py) and on the Azure path
 (the real SDK against tests/azure/la_emulator.py over the same store, every answer after
@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,11 +40,20 @@ from tokenboard.store import Store  # noqa: E402
 from tokenboard.views import timerange as tr  # noqa: E402
 
 # Each page's queries at the default filters (binned ones marked), as the pages ask them.
-BINNED = {"tokens_over_time": {"split_by": "metric"}, "requests_over_time": {"split_by": "subscription"},
-          "peak_tokens_over_time": {}, "limit_hit_causes": {}}  # fmt: skip
+DAY = {"bin_size": timedelta(days=1), "bin_phase": timedelta(0)}
+# The time-binned queries, as the pages ask them (cost_basis: Overview's, per day, API and model).
+BINNED = {
+    "tokens_over_time": {"split_by": "metric"},
+    "requests_over_time": {"split_by": "subscription"},
+    "peak_tokens_over_time": {},
+    "limit_hit_causes": {},
+    "cost_basis": {"split_by": "none", **DAY},
+    "cost_basis by subscription": {"split_by": "subscription", **DAY},  # Usage's costs
+}
+# Each page's queries at the default filters, by the names above for the binned ones.
 PAGES = {
     "Overview": ["usage_pivot", "request_totals", "cost_basis", "data_coverage", "tokens_over_time"],
-    "Usage": ["usage_pivot", "cost_basis", "tokens_over_time"],
+    "Usage": ["usage_pivot", "cost_basis by subscription", "tokens_over_time"],
     "Throttling": ["request_totals", "data_coverage", "peak_minute_tokens", "limit_hits", "limit_hit_causes",
                    "requests_over_time", "retry_calls", "peak_tokens_over_time", "limit_plan",
                    "throttled_minutes"],
@@ -78,25 +87,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure(backend: Backend, end, runs: int) -> None:
-    print(f"{'range':5} {'query':22} {'whole':>6} {'newest':>7}   slowest query of each page")
+def measure(backend: Backend, end: datetime, runs: int) -> None:
     for preset in ("24h", "30d"):
         span = tr.preset_range(preset, end)
         bins = localtime.plan(span.start, span.end, "UTC", tr.bin_unit(span, tr.AUTO))
         piece = bins.pieces[-1]
-        newest_edge = bins.edges[-2]  # the start of the newest bin: everything before it is closed
-        times = {name: timed(backend, name, span.start, span.end, runs) for p in PAGES.values() for name in p}
-        slowest = {page: max(names, key=times.__getitem__) for page, names in PAGES.items()}
-        pages = ", ".join(f"{page} {times[q]:.2f} ({q})" for page, q in slowest.items())
-        for name, extra in BINNED.items():
+        whole, newest = {}, {}
+        for name in dict.fromkeys(n for names in PAGES.values() for n in names):
+            extra = BINNED.get(name)
+            if extra is None:
+                whole[name] = timed(backend, name, span.start, span.end, runs)
+                continue
             grid = {"bin_size": piece.size, "bin_phase": piece.phase, **extra}
-            whole = timed(backend, name, span.start, span.end, runs, grid)
-            newest_only = timed(backend, name, newest_edge, span.end, runs, grid)
-            note = pages if name == "tokens_over_time" else ""
-            print(f"{preset:5} {name:22} {whole:6.2f} {newest_only:7.2f}   {note}")
+            # Everything before the start of the newest bin is closed: reuse would ask only for the rest.
+            edge = bins.edges[-2]
+            if "bin_size" in extra:  # day bins: the newest UTC day
+                day = span.end.replace(hour=0, minute=0, second=0, microsecond=0)
+                edge = day if day < span.end else day - timedelta(days=1)
+            whole[name] = timed(backend, name, span.start, span.end, runs, grid)
+            newest[name] = timed(backend, name, edge, span.end, runs, grid)
+        print(f"{preset}: binned query, whole range / newest bins only")
+        print("    " + ", ".join(f"{name} {whole[name]:.2f} / {newest[name]:.2f}" for name in newest))
+        for page, names in PAGES.items():
+            today = max(names, key=whole.__getitem__)
+            reused = max(names, key=lambda n: newest.get(n, whole[n]))
+            print(
+                f"    {page}: waits {whole[today]:.2f} ({today}); "
+                f"with reuse {newest.get(reused, whole[reused]):.2f} ({reused})"
+            )
 
 
 def timed(backend: Backend, name: str, start, end, runs: int, extra: dict | None = None) -> float:
+    name = name.split()[0]  # "cost_basis by subscription" is cost_basis
     declared = {p.name for p in kql.get_query(name).params}
     params = {"start_time": start, "end_time": end, **(extra or {})}
     bound = backend.bind(name, {k: v for k, v in params.items() if k in declared})
