@@ -11,7 +11,10 @@ the service does per user). Per page and target:
 
 - first visit: a new browser context opens the page with a range no one has asked for yet
   (``end=`` pinned to a different minute in each run), so every query runs; the server is
-  warm (it opened the page once before timing);
+  warm (it opened the page once before timing). On the Azure path another dashboard opened
+  the same link just before (untimed) and the emulator keeps its answers, so every query of
+  the timed visit is answered after ``--latency`` without the emulator's DuckDB taking this
+  machine's cores (the figures then show the dashboard, not the emulator);
 - second tab: another tab opens the same link while the first is still open, within the
   cache TTL: what a colleague opening a shared link, or a second page, waits for.
 
@@ -138,6 +141,12 @@ def run_target(browser, floor: str, target: str, args: argparse.Namespace, tmp: 
             where = f"local store, {store.row_count('customMetrics'):,} metric rows ({how})"
         print(f"\n== {where}; load {os.getloadavg()[0]:.1f} ==", flush=True)
         server = stack.enter_context(serve(ROOT / "app.py", env, tmp / f"{target}.log"))
+        # On the Azure path a second dashboard opens each link first (untimed), so the emulator
+        # has worked out every answer before the timed visit asks: the service's own work is done
+        # elsewhere, not on this machine's 2 cores, and each answer takes --latency.
+        warmer = stack.enter_context(serve(ROOT / "app.py", env, tmp / "warmer.log")) if emulator else None
+        if emulator:
+            emulator.remember = True
         floors = [visit_pair(browser, floor, None) for _ in range(args.runs)]
         floor_first = statistics.median(f for f, _, _ in floors)
         floor_second = statistics.median(s for _, s, _ in floors)
@@ -151,20 +160,22 @@ def run_target(browser, floor: str, target: str, args: argparse.Namespace, tmp: 
                 browser,
                 link(server, path, args.range, end - timedelta(minutes=len(args.pages) * args.runs + 1)),
             )
-            firsts, seconds, sent = [], [], []
-            asked = len(emulator.queries) if emulator else 0
+            firsts, seconds, sent, measured = [], [], [], []
             for run in range(args.runs):
                 # A minute of its own per page and run: nothing cached from other visits.
                 url = link(server, path, args.range, end - timedelta(minutes=index * args.runs + run + 1))
+                if warmer:
+                    visit(browser, url.replace(server, warmer), want)
                 before = len(emulator.queries) if emulator else 0
                 first, second, between = visit_pair(browser, url, want, emulator)
                 firsts.append(first)
                 seconds.append(second)
                 if emulator:
                     sent.append(f"{between}+{len(emulator.queries) - before - between}")
+                    measured += emulator.queries[before:]
             f, s = statistics.median(firsts), statistics.median(seconds)
             # The emulator answers after --latency or after running the query, whichever is later.
-            slowest = max((q.seconds for q in emulator.queries[asked:]), default=0.0) if emulator else 0.0
+            slowest = max((q.seconds for q in measured), default=0.0)
             print(
                 f"{name:14} {f:6.2f} {f - floor_first:+7.2f} {s:7.2f} {s - floor_second:+7.2f}  "
                 f"{', '.join(sent) if sent else '-'}{f' ({slowest:.2f} s)' if slowest else ''}",
