@@ -145,32 +145,26 @@ def throttled_minutes() -> None:
     )
 
 
-# Each part has its place on the page; they start in the order of what they wait for: limit
-# planning first (its what-if waits for the plan), then the rest from the top.
-places = [st.container() for _ in range(9)]
-with places[7]:
-    page.section(planning_section)(backend, f, settings)
-with places[0]:
-    headlines()
-with places[1]:
-    st.subheader("Limit-hit rate over time")
-    rates_over_time()
-with places[2]:
-    page.section(causes_section)(backend, f)
-with places[3]:
-    st.subheader("Highest limit-hit rate")
-    st.caption(throttling.RATES_ORDER)
-    rates_by()
-with places[4]:
-    st.subheader("Worst subscriptions: most limit hits")
-    st.caption(throttling.WORST_ORDER)
-    worst()
-with places[5]:
-    page.section(retries_section)(backend, f)
-with places[6]:
-    st.subheader("Headroom: busiest minute against the tokens-per-minute limit")
-    st.caption(throttling.HEADROOM_ORDER)
-    headroom()
-with places[8]:
-    st.subheader("Throttled minutes")
-    throttled_minutes()
+# The page's parts in page order: (heading, what it is sorted by, section, its arguments).
+PARTS = [
+    ("", "", headlines, ()),
+    ("Limit-hit rate over time", "", rates_over_time, ()),
+    ("", "", page.section(causes_section), (backend, f)),
+    ("Highest limit-hit rate", throttling.RATES_ORDER, rates_by, ()),
+    ("Worst subscriptions: most limit hits", throttling.WORST_ORDER, worst, ()),
+    ("", "", page.section(retries_section), (backend, f)),
+    ("Headroom: busiest minute against the tokens-per-minute limit", throttling.HEADROOM_ORDER, headroom, ()),
+    ("", "", page.section(planning_section), (backend, f, settings)),
+    ("Throttled minutes", "", throttled_minutes, ()),
+]
+PLANNING = 7
+places = [st.container() for _ in PARTS]
+# Each part starts in its place; limit planning first, as its what-if waits for the plan.
+for index in (PLANNING, *(i for i in range(len(PARTS)) if i != PLANNING)):
+    heading, order, draw, args = PARTS[index]
+    with places[index]:
+        if heading:
+            st.subheader(heading)
+        if order:
+            st.caption(order)
+        draw(*args)

@@ -19,6 +19,14 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+# The pages that query, by the name tests use.
+PAGES = {
+    "overview": ROOT / "app.py",
+    "usage": ROOT / "pages" / "1_Usage.py",
+    "throttling": ROOT / "pages" / "2_Throttling.py",
+    "reports": ROOT / "pages" / "3_Reports.py",
+    "budgets": ROOT / "pages" / "5_Budgets.py",
+}
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 

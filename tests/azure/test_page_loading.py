@@ -13,17 +13,10 @@ import pytest
 import streamlit as st
 from la_emulator import LogAnalyticsEmulator, RecordedQuery, marker
 from streamlit.testing.v1 import AppTest
+from streamlit_server import PAGES
 
 from tokenboard.views.timerange import format_instant
 
-ROOT = Path(__file__).resolve().parents[2]
-PAGES = {
-    "overview": ROOT / "app.py",
-    "usage": ROOT / "pages" / "1_Usage.py",
-    "throttling": ROOT / "pages" / "2_Throttling.py",
-    "reports": ROOT / "pages" / "3_Reports.py",
-    "budgets": ROOT / "pages" / "5_Budgets.py",
-}
 # Round trips a page waits for when nothing bounds how many queries run at once: one, but on
 # Throttling the what-if of limit planning is asked for a subscription the limit plan names.
 ROUND_TRIPS = {"overview": 1, "usage": 1, "throttling": 2, "reports": 1, "budgets": 1}

@@ -6,21 +6,12 @@ import io
 import json
 import re
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 from streamlit.testing.v1 import AppTest
+from streamlit_server import PAGES, ROOT  # noqa: F401 (page tests import them from here)
 
 from tokenboard.config import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-PAGES = {
-    "overview": ROOT / "app.py",
-    "usage": ROOT / "pages" / "1_Usage.py",
-    "throttling": ROOT / "pages" / "2_Throttling.py",
-    "reports": ROOT / "pages" / "3_Reports.py",
-    "budgets": ROOT / "pages" / "5_Budgets.py",
-}
 
 
 def download(at: AppTest, downloads: dict[str, tuple[str, bytes]], file_name: str) -> bytes:
