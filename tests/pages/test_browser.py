@@ -84,6 +84,11 @@ def test_every_page_renders_without_errors_or_cut_off_values(server, browser, tm
             if width >= 1440:  # tables show all their columns; the report preview pins its keys
                 assert found["scrolled"] == ([0] if name == "reports" and found["scrolled"] else []), name
             page.screenshot(path=str(tmp_path / f"{name}-{width}.png"))
+        # A long subscription name as a headline value: filtered to it, it is the busiest.
+        page.goto(f"{server}/{query}&sub=woodgrove-bank-prod")
+        settle(page)
+        assert "woodgrove-bank-prod" in page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+        assert page.evaluate(CUT_OFF)["cut"] == [], width
 
     # The report download, through the browser.
     page.set_viewport_size({"width": 1440, "height": 1000})

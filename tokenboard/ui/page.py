@@ -33,7 +33,7 @@ CSS = """
   .block-container {padding-top: 2.2rem; padding-bottom: 3rem; max-width: 1400px;}
   [data-testid="stMetric"] {background: #f8fafc;}
   [data-testid="stMetricValue"] {font-size: clamp(1.15rem, 1.55vw, 1.65rem); line-height: 1.25;}
-  [data-testid="stMetricValue"] > div {
+  [data-testid="stMetricValue"] > div, [data-testid="stMetricValue"] p {
     white-space: normal; overflow: visible; text-overflow: clip; overflow-wrap: anywhere;
   }
   [data-testid="stMetricLabel"] > div, [data-testid="stMetricLabel"] p {
