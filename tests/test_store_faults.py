@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -105,6 +107,26 @@ def test_an_unreadable_segment_is_set_aside_and_queries_run_on_the_rest(
     assert str(aside) in notice and f"{ROWS} rows are left out of every query" in notice
     assert store.row_count("requests") == 2 * ROWS
     assert backend.run_query(COUNT_IDS).frame["n"].tolist() == [2 * ROWS]  # and stays so
+
+
+@pytest.mark.parametrize("round_", range(20))
+def test_queries_at_once_over_an_unreadable_segment_all_run_on_the_rest(
+    store: Store, settings: Settings, round_: int
+) -> None:
+    """A page's sections query at once: when one sets the segment aside, the others retry on the rest."""
+    for batch in range(3):
+        store.append("requests", batch_rows(batch))
+    damage(store.table_dir("requests") / store.segments("requests")[1].file, "garbage")
+    backend = LocalBackend(settings, Store(settings.store.data_dir))
+    barrier = threading.Barrier(6)
+
+    def count() -> list[int]:
+        barrier.wait()
+        return backend.run_query(COUNT_IDS).frame["n"].tolist()
+
+    with ThreadPoolExecutor(6) as pool:
+        counts = list(pool.map(lambda _: count(), range(6)))
+    assert counts == [[2 * ROWS]] * 6
 
 
 def test_a_set_aside_segment_put_back_is_counted_again(store: Store, settings: Settings) -> None:

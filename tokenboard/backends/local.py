@@ -90,6 +90,7 @@ class LocalBackend(Backend):
         self._con.execute("SET TimeZone='UTC'")
         self._database: str = self._con.sql("SELECT current_database()").fetchall()[0][0]
         self._lock = threading.Lock()
+        self._set_aside_lock = threading.Lock()
         self._versions: dict[str, int] = {}
         names = settings.telemetry.names()
         self._shared_prelude = kql.render_prelude(names, self.prelude)
@@ -176,18 +177,26 @@ class LocalBackend(Backend):
     def _run_on_readable_segments(self, bound: kql.BoundQuery, text: str) -> QueryResult:
         listed_again = False
         for _ in range(MAX_SET_ASIDE + 2):
+            listed = self._listing()
             try:
                 self.refresh(force=listed_again)
                 return QueryResult(frame=self._run(text, bound), query=bound)
             except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-                if not listed_again and ("No such file" in str(exc) or "No files found" in str(exc)):
-                    listed_again = True  # a segment retired by compaction between listing and reading
-                    continue
-                if not self._set_aside_damaged(exc):
-                    raise StoreReadError(
-                        f"Reading the local store failed: {recovery.reason(exc)}.",
-                        hint=f"Check the files under {self.store.data_dir}, or restore them from a backup.",
-                    ) from None
+                # A page's sections query at once: one sets a damaged segment aside, and the
+                # others, failing on the same file, wait for it and then run on the new listing.
+                with self._set_aside_lock:
+                    if self._listing() != listed:
+                        listed_again = True  # set aside or retired by compaction meanwhile
+                        continue
+                    if not listed_again and _retired(exc):
+                        listed_again = True  # a segment retired between listing and reading
+                        continue
+                    if not self._set_aside_damaged(exc):
+                        raise StoreReadError(
+                            f"Reading the local store failed: {recovery.reason(exc)}.",
+                            hint=f"Check the files under {self.store.data_dir}, "
+                            "or restore them from a backup.",
+                        ) from None
                 listed_again = True  # queries run on the rest
         raise StoreReadError(
             f"Too many damaged segment files in {self.store.data_dir}.",
@@ -196,6 +205,10 @@ class LocalBackend(Backend):
 
     def notices(self) -> list[str]:
         return self.store.notices()
+
+    def _listing(self) -> dict[str, int]:
+        """Each table's store version: it changes whenever a segment comes or goes."""
+        return {table: self.store.version(table) for table in TABLES}
 
     def _set_aside_damaged(self, exc: duckdb.Error) -> bool:
         """Move the segment the engine could not read to quarantine/; False if none is to blame."""
@@ -510,7 +523,7 @@ def _footer_reads(path: Path) -> bool:
     return True
 
 
-def _retired(exc: duckdb.IOException) -> bool:
+def _retired(exc: duckdb.Error) -> bool:
     """The error of a file that compaction retired (and deleted) since the views were made."""
     return "No such file" in str(exc) or "No files found" in str(exc)
 
