@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from la_emulator import LogAnalyticsEmulator, marker
+from playwright.sync_api import expect
 from streamlit_server import serve, settle
 
 from tokenboard.views.timerange import format_instant
@@ -71,6 +72,9 @@ def test_a_second_tab_on_the_live_range_is_answered_from_the_cache(server, brows
         second.goto(f"{server}/{path}")
         settle(second, '[data-testid="stMainBlockContainer"] h1')
         for shown in ("h1", '[data-testid="stMetricValue"]', '[data-testid="stCaptionContainer"]'):
-            assert second.locator(shown).all_inner_texts() == before.locator(shown).all_inner_texts()
+            # Sections draw on their own after the run settles: wait for them, up to the timeout.
+            expect(second.locator(shown)).to_have_text(
+                before.locator(shown).all_inner_texts(), use_inner_text=True, timeout=60_000
+            )
     assert len(azure_app.queries) == asked  # nothing new reached the query API
     context.close()
